@@ -1,0 +1,264 @@
+"""Value objects and vocabularies shared by the aggregates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import pycountry
+
+
+class Role(Enum):
+    PARTNER = "partner"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+ROLES = tuple(r.value for r in Role)
+
+
+class OrganisationType(Enum):
+    LOCAL_AUTHORITY = "local_authority"
+    NATIONAL_ASSOCIATION = "national_association"
+    CIVIL_SOCIETY = "civil_society"
+    LOCAL_DEMOCRACY_AGENCY = "local_democracy_agency"
+    OTHER = "other"
+
+
+ORGANISATION_TYPES = tuple(t.value for t in OrganisationType)
+
+
+class State(Enum):
+    PROPOSAL = "proposal"
+    CO_DESIGN = "co_design"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    FOLLOW_UP = "follow_up"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+FINAL_STATES = frozenset({State.COMPLETED, State.REJECTED, State.WITHDRAWN})
+
+
+class Level(Enum):
+    NATIONAL = "national"
+    EUROPEAN = "european"
+
+
+LEVELS = tuple(level.value for level in Level)
+
+DECISIONS = ("approve", "request_changes", "reject")
+
+
+def approval_steps(level: str) -> list[str]:
+    """The review steps an initiative of this level goes through, in order."""
+    if level == Level.EUROPEAN.value:
+        return ["national_review", "network_review"]
+    return ["national_review"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who recorded an event: the account, the organisation it acted for, the role used."""
+
+    account_id: str
+    organisation_id: str
+    role: str
+    request_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "organisation_id": self.organisation_id,
+            "role": self.role,
+            "request_id": self.request_id,
+        }
+
+
+SYSTEM_ORGANISATION = "system"
+
+
+def system_actor(request_id: str | None = None) -> Actor:
+    """The actor of actions the platform takes by itself (bootstrap, demo data)."""
+    return Actor(
+        account_id="system",
+        organisation_id=SYSTEM_ORGANISATION,
+        role="system",
+        request_id=request_id,
+    )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated account as it asks for something: its organisation and roles."""
+
+    account_id: str
+    organisation_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    request_id: str | None = None
+
+    def has(self, role: Role) -> bool:
+        return role.value in self.roles
+
+    def acting_as(self, role: Role) -> Actor:
+        return Actor(self.account_id, self.organisation_id, role.value, self.request_id)
+
+
+# The themes of thematic town twinning, as the programme names them.
+THEMES: dict[str, dict[str, str]] = {
+    "culture_heritage": {"en": "Culture and heritage", "fr": "Culture et patrimoine"},
+    "youth": {"en": "Youth", "fr": "Jeunesse"},
+    "environment": {"en": "Environment and climate", "fr": "Environnement et climat"},
+    "local_democracy": {"en": "Local democracy", "fr": "Démocratie locale"},
+    "social_inclusion": {"en": "Social inclusion", "fr": "Inclusion sociale"},
+    "civil_society": {"en": "Civil society participation", "fr": "Participation citoyenne"},
+    "european_integration": {"en": "European integration", "fr": "Intégration européenne"},
+    "local_development": {"en": "Local economic development", "fr": "Développement local"},
+    "education": {"en": "Education and lifelong learning", "fr": "Éducation et formation"},
+    "gender_equality": {"en": "Gender equality", "fr": "Égalité femmes-hommes"},
+    "migration": {"en": "Migration and integration", "fr": "Migration et intégration"},
+    "reconciliation": {"en": "Peace and reconciliation", "fr": "Paix et réconciliation"},
+    "sport": {"en": "Sport", "fr": "Sport"},
+    "tourism": {"en": "Sustainable tourism", "fr": "Tourisme durable"},
+}
+
+COUNTRIES: frozenset[str] = frozenset(c.alpha_2 for c in pycountry.countries) | {"XK"}
+LANGUAGES: frozenset[str] = frozenset(
+    lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2")
+)
+
+MULTILINGUAL_FIELDS = ("title", "summary", "description")
+TEXT_LIMITS = {
+    "title": 200,
+    "summary": 2000,
+    "description": 20000,
+    "narrative": 20000,
+    "outcomes": 20000,
+}
+EDITABLE_FIELDS = (
+    "title",
+    "summary",
+    "description",
+    "original_language",
+    "themes",
+    "level",
+    "countries",
+    "target_groups",
+    "expected_participants",
+    "start_date",
+    "end_date",
+)
+REQUIRED_ON_PROPOSAL = ("title", "summary", "original_language", "themes", "level", "countries")
+DEFAULTS: dict[str, Any] = {
+    "description": {},
+    "target_groups": [],
+    "expected_participants": 0,
+    "start_date": None,
+    "end_date": None,
+}
+TARGET_GROUP_MAX = 200
+LIST_MAX = 100
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+def multilingual_errors(name: str, value: Any) -> list[str]:
+    if not isinstance(value, dict):
+        return ["Must be a map of language codes to text."]
+    errors = []
+    limit = TEXT_LIMITS.get(name)
+    for lang, text in value.items():
+        if lang not in LANGUAGES:
+            errors.append(f"Unknown language code {lang!r} (ISO 639-1 expected).")
+        elif not isinstance(text, str):
+            errors.append(f"Text in {lang!r} must be a string.")
+        elif not text.strip():
+            errors.append(f"Text in {lang!r} must not be empty.")
+        elif limit is not None and len(text) > limit:
+            errors.append(f"Text in {lang!r} is longer than {limit} characters.")
+    return errors
+
+
+def _list_of(
+    value: Any, check: Any, what: str, *, non_empty: bool = False, unique: bool = True
+) -> list[str]:
+    if not isinstance(value, list):
+        return ["Must be a list."]
+    if non_empty and not value:
+        return ["At least one is required."]
+    if len(value) > LIST_MAX:
+        return [f"At most {LIST_MAX} items."]
+    errors = [f"Unknown {what} {item!r}." for item in value if not check(item)]
+    if unique and not errors and len(set(value)) != len(value):
+        errors.append("Items must not repeat.")
+    return errors
+
+
+def is_iso_date(value: Any) -> bool:
+    if not isinstance(value, str) or not _DATE.match(value):
+        return False
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_http_url(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 2000 and bool(_URL.match(value))
+
+
+def field_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
+    """Checks each given initiative field on its own; returns messages keyed by field."""
+    errors: dict[str, list[str]] = {}
+    for name, value in fields.items():
+        problems: list[str]
+        if name not in EDITABLE_FIELDS:
+            problems = ["Unknown field."]
+        elif name in MULTILINGUAL_FIELDS:
+            problems = multilingual_errors(name, value)
+            if not problems and name != "description" and not value:
+                problems = ["At least one language is required."]
+        elif name == "original_language":
+            problems = [] if value in LANGUAGES else ["Unknown language code (ISO 639-1)."]
+        elif name == "themes":
+            problems = _list_of(value, THEMES.__contains__, "theme", non_empty=True)
+        elif name == "level":
+            problems = [] if value in LEVELS else [f"Must be one of {', '.join(LEVELS)}."]
+        elif name == "countries":
+            problems = _list_of(value, COUNTRIES.__contains__, "country", non_empty=True)
+        elif name == "target_groups":
+            problems = _list_of(
+                value,
+                lambda g: isinstance(g, str) and 0 < len(g.strip()) <= TARGET_GROUP_MAX,
+                "target group",
+            )
+        elif name == "expected_participants":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            problems = [] if ok else ["Must be a whole number >= 0."]
+        else:  # start_date, end_date
+            problems = [] if value is None or is_iso_date(value) else ["Must be an ISO date."]
+        if problems:
+            errors[name] = problems
+    return errors
+
+
+def whole_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
+    """Checks the rules that tie fields together, on a complete set of fields."""
+    errors: dict[str, list[str]] = {}
+    lang = fields.get("original_language")
+    for name in ("title", "summary"):
+        if lang not in (fields.get(name) or {}):
+            errors.setdefault(name, []).append(f"Must have text in the original language {lang!r}.")
+    start, end = fields.get("start_date"), fields.get("end_date")
+    if start and end and end < start:
+        errors.setdefault("end_date", []).append("Must not be before start_date.")
+    return errors

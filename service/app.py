@@ -1,0 +1,122 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, redirect, request, send_from_directory
+from flask_smorest import Api
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from service import auth, errors, health, initiatives, organisations, themes, users
+from service.config import Settings
+from service.errors import ApiProblem
+from service.http import RUNTIME_KEY, request_id
+
+MAX_BODY = 1024 * 1024
+JSON_TYPES = ("application/json",)
+
+
+class TwinningApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, answering HTTP errors with problem documents."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        return errors.handle_http_exception(error)
+
+
+def _check_body() -> None:
+    """415 for a body that is not JSON; 400 for JSON that cannot be parsed."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    ).lower()
+    if not has_body:
+        return
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiProblem(413, "The request body is larger than 1 MiB.")
+    mimetype = request.mimetype or ""
+    if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
+        raise ApiProblem(415, "Send the body as application/json.")
+    try:
+        request.get_json(force=True)
+    except RecursionError:
+        raise ApiProblem(400, "The JSON body is nested too deeply.") from None
+    except BadRequest:
+        raise ApiProblem(400, "The request body is not valid JSON in UTF-8.") from None
+
+
+def _log_setup(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Builds the WSGI application; the database is opened on first use, per process."""
+    settings = Settings.from_env(overrides=overrides)
+    _log_setup(settings)
+    app = Flask(__name__)
+    app.config.update(
+        TWINNING_SETTINGS=settings,
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        API_TITLE="Twinning initiatives",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/static/",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Event-sourced workflow for thematic town-twinning initiatives: propose, "
+                    "co-edit, review, approve and report. Errors are RFC 9457 problem "
+                    "documents."
+                )
+            },
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                }
+            },
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    errors.register(app)
+    auth.init_app(app)
+    app.before_request(_check_body)
+
+    api = TwinningApi(app)
+    for module in (auth, organisations, users, initiatives, themes, health):
+        api.register_blueprint(module.blp)
+
+    @app.after_request
+    def stamp(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request_id()
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.get("/")
+    def root() -> Any:
+        return redirect("/api/docs", code=302)
+
+    @app.get("/api/docs/static/<path:filename>")
+    def swagger_ui_static(filename: str) -> Response:
+        from swagger_ui_bundle import swagger_ui_path
+
+        return send_from_directory(swagger_ui_path, filename)
+
+    @app.teardown_appcontext
+    def _noop(_exc: BaseException | None) -> None:
+        return None
+
+    return app
+
+
+def close_app(app: Flask) -> None:
+    built = app.extensions.pop(RUNTIME_KEY, None)
+    if built is not None:
+        built.close()

@@ -1,0 +1,132 @@
+"""Bearer tokens: log in, log out, and the check that runs before every request."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from uuid import UUID
+
+from flask import Flask, current_app, g, request
+from flask.views import MethodView
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_smorest import Blueprint
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from domain.errors import NotFound
+from service.errors import ApiProblem
+from service.http import current_caller, documents, iso, now, public, request_id, runtime
+from service.schemas import LoginSchema, TokenSchema
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Bearer tokens.")
+
+LIMITER_KEY = "twinning.login_limits"
+
+
+class LoginLimits:
+    """Login attempts per email and per client address, in moving windows."""
+
+    def __init__(self, per_email: str, per_address: str) -> None:
+        self.storage = MemoryStorage()
+        self.window = MovingWindowRateLimiter(self.storage)
+        self.per_email = parse_many(per_email) if per_email else []
+        self.per_address = parse_many(per_address) if per_address else []
+
+    def hit(self, email: str, address: str) -> None:
+        checks = [(item, "email", email.strip().lower()) for item in self.per_email] + [
+            (item, "address", address) for item in self.per_address
+        ]
+        for item, kind, key in checks:
+            if not self.window.hit(item, "login", kind, key):
+                reset_at, _ = self.window.get_window_stats(item, "login", kind, key)
+                wait = max(1, int(reset_at - time.time()) + 1)
+                raise ApiProblem(
+                    429,
+                    f"Too many login attempts for this {kind}; try again in {wait} s.",
+                    headers={"Retry-After": str(wait)},
+                )
+
+
+@blp.route("/tokens")
+@public
+class Tokens(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(201, TokenSchema)
+    @documents(blp, 400, 401, 415, 422, 429)
+    def post(self, login: dict[str, Any]) -> dict[str, Any]:
+        """Log in: exchange an email and password for a bearer token."""
+        current_app.extensions[LIMITER_KEY].hit(login["email"], get_remote_address() or "")
+        rt = runtime()
+        account = rt.app.account_by_email(login["email"])
+        account_id = str(account.id) if account is not None else None
+        password_ok = rt.credentials.check_password(account_id, login["password"])
+        if account is None or not password_ok or not account.active:
+            raise ApiProblem(401, "Wrong email or password.")
+        issued = rt.credentials.issue_token(account_id or "", now())
+        return {"token": issued.token, "expires_at": iso(issued.expires_at)}
+
+
+@blp.route("/tokens/current")
+class CurrentToken(MethodView):
+    @blp.response(204)
+    @documents(blp, 401)
+    def delete(self) -> None:
+        """Log out: revoke the token this request carries."""
+        current_caller()
+        runtime().credentials.revoke_token(g.token, now())
+
+
+def authenticate() -> None:
+    """Finds the caller from the bearer token; refuses non-public views without one."""
+    request_id()
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 200:
+            raise ApiProblem(401, "Use the Bearer scheme: Authorization: Bearer <token>.")
+        rt = runtime()
+        account_id = rt.credentials.account_for_token(token, now())
+        if account_id is None:
+            raise ApiProblem(401, "The token is unknown, expired or revoked.")
+        try:
+            account = rt.app.account(UUID(account_id))
+        except NotFound:
+            raise ApiProblem(401, "The token's account no longer exists.") from None
+        if not account.active:
+            raise ApiProblem(401, "The account is deactivated.")
+        g.caller = account.caller(request_id())
+        g.token = token
+        return
+    if not _is_public():
+        raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
+
+
+def _is_public() -> bool:
+    endpoint = request.endpoint or ""
+    if endpoint.startswith("api-docs.") or endpoint in ("static", "root", "swagger_ui_static"):
+        return True
+    view = current_app.view_functions.get(endpoint)
+    if view is None:
+        return True  # 404 / 405 follow, and they reveal nothing
+    view_class = getattr(view, "view_class", view)
+    return bool(getattr(view_class, "public", False))
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["TWINNING_SETTINGS"]
+    app.extensions[LIMITER_KEY] = LoginLimits(
+        settings.login_limit_per_email, settings.login_limit_per_address
+    )
+    if settings.rate_limit:
+        # Every request but health checks counts against the global per-address limit.
+        Limiter(
+            get_remote_address,
+            app=app,
+            default_limits=[settings.rate_limit],
+            storage_uri="memory://",
+            headers_enabled=True,
+        )
+    app.before_request(authenticate)

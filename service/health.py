@@ -1,0 +1,43 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from service.errors import ApiProblem
+from service.http import public, runtime
+
+blp = Blueprint("health", __name__, url_prefix="", description="Probes.")
+log = logging.getLogger("twinning.health")
+
+
+@blp.route("/healthz")
+@public
+class Health(MethodView):
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+
+@blp.route("/readyz")
+@public
+class Ready(MethodView):
+    @blp.response(200)
+    def get(self) -> dict[str, Any]:
+        """The database answers (503 otherwise)."""
+        try:
+            rt = runtime()
+            rt.app.recorder.max_notification_id()
+            with rt.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as error:  # any failure to reach the database means not ready
+            log.warning("not ready: %s", type(error).__name__)
+            raise ApiProblem(
+                503, "The database is not reachable.", headers={"Retry-After": "5"}
+            ) from None
+        return {"status": "ready"}

@@ -1,0 +1,137 @@
+"""Request plumbing shared by every blueprint: the runtime, the caller, versions, headers."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.values import Caller
+from service.errors import ApiProblem
+from service.runtime import Runtime
+
+T = TypeVar("T")
+
+_runtime_lock = threading.Lock()
+RUNTIME_KEY = "twinning.runtime"
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    """This process's runtime, built on first use (after gunicorn has forked)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    built = app.extensions.get(RUNTIME_KEY)
+    if built is None:
+        with _runtime_lock:
+            built = app.extensions.get(RUNTIME_KEY)
+            if built is None:
+                built = Runtime(app.config["TWINNING_SETTINGS"])
+                built.bootstrap_admin()
+                app.extensions[RUNTIME_KEY] = built
+    return built
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def public(view: type[MethodView]) -> type[MethodView]:
+    """Marks a view as readable without an account."""
+    view.public = True  # type: ignore[attr-defined]
+    return view
+
+
+def current_caller() -> Caller:
+    caller: Caller | None = g.get("caller")
+    if caller is None:
+        raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
+    return caller
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return str(g.request_id)
+
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
+
+
+def if_match_version() -> int | None:
+    """The version named by If-Match, None when the header is absent."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    match = _ETAG.match(raw)
+    if not match:
+        raise ApiProblem(
+            412, 'If-Match must name a version of the initiative, as in If-Match: "3".'
+        )
+    return int(match.group(1))
+
+
+def with_headers(
+    body: T,
+    *,
+    position: int | None = None,
+    version: int | None = None,
+    location: str | None = None,
+) -> tuple[T, dict[str, str]]:
+    headers = {}
+    if position is not None:
+        headers["X-Position"] = str(position)
+    if version is not None:
+        headers["ETag"] = f'"{version}"'
+    if location is not None:
+        headers["Location"] = location
+    return body, headers
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON.",
+    401: "No or bad credentials.",
+    403: "Authenticated, but not allowed.",
+    404: "Unknown resource.",
+    409: "Not allowed in the current state, or a co-editing conflict.",
+    412: "Stale If-Match: the resource changed since you read it.",
+    413: "Body larger than 1 MiB.",
+    415: "A body sent with a type other than JSON.",
+    422: "Invalid fields.",
+    428: "If-Match (or base_version) is missing.",
+    429: "Rate limited.",
+    503: "Not ready.",
+}
+
+
+def documents(blp: Blueprint, *statuses: int) -> Callable[[Callable[..., Any]], Any]:
+    """Documents the problem responses of a view in the OpenAPI spec."""
+    from service.schemas import ProblemSchema
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        for status in statuses:
+            func = blp.alt_response(
+                status,
+                schema=ProblemSchema,
+                description=ERROR_DESCRIPTIONS.get(status, "Error."),
+                content_type="application/problem+json",
+                success=False,
+            )(func)
+        return func
+
+    return decorate

@@ -1,0 +1,350 @@
+"""Initiatives: the write side. Each command records one event and returns the new state."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.application import Outcome
+from domain.initiative import Initiative
+from domain.values import Caller
+from service.http import (
+    current_caller,
+    documents,
+    if_match_version,
+    iso,
+    runtime,
+    with_headers,
+)
+from service.schemas import (
+    AcceptAmendmentSchema,
+    AmendmentCreateSchema,
+    CompleteSchema,
+    EditSchema,
+    InitiativeSchema,
+    InviteSchema,
+    ProposeSchema,
+    RationaleSchema,
+    ReasonSchema,
+    ReportSchema,
+    ReviewSchema,
+    VersionQuerySchema,
+)
+
+blp = Blueprint(
+    "initiatives",
+    __name__,
+    url_prefix="/api/v1/initiatives",
+    description="Thematic cooperation initiatives: propose, co-edit, review, report.",
+)
+
+PUBLIC_AMENDMENT_KEYS = (
+    "id",
+    "status",
+    "changes",
+    "rationale",
+    "base_version",
+    "author_id",
+    "decided_by",
+    "reason",
+)
+
+
+def representation(initiative: Initiative, caller: Caller, current: bool = True) -> dict[str, Any]:
+    """The initiative as the API shows it; `allowed_actions` only for the current version."""
+    fields = initiative.fields
+    approval = None
+    if initiative.approval is not None:
+        approval = {
+            **initiative.approval,
+            "steps": [
+                {**step, "reviews": [{**r, "at": iso(r["at"])} for r in step["reviews"]]}
+                for step in initiative.approval["steps"]
+            ],
+        }
+    return {
+        "id": initiative.id,
+        "state": initiative.state.value,
+        "version": initiative.version,
+        "created_at": iso(initiative.created_on),
+        "updated_at": iso(initiative.modified_on),
+        "title": fields["title"],
+        "summary": fields["summary"],
+        "description": fields.get("description") or {},
+        "original_language": fields["original_language"],
+        "translations": initiative.translations(),
+        "themes": fields["themes"],
+        "level": fields["level"],
+        "countries": fields["countries"],
+        "target_groups": fields.get("target_groups") or [],
+        "expected_participants": fields.get("expected_participants", 0),
+        "start_date": fields.get("start_date"),
+        "end_date": fields.get("end_date"),
+        "lead_organisation_id": initiative.lead_organisation_id,
+        "partners": [
+            {"organisation_id": org, "status": status}
+            for org, status in initiative.partners.items()
+        ],
+        "amendments": [
+            {key: a.get(key) for key in PUBLIC_AMENDMENT_KEYS} for a in initiative.amendments
+        ],
+        "approval": approval,
+        "reports": initiative.reports,
+        "outcomes": initiative.outcomes,
+        "good_practice": initiative.good_practice,
+        "allowed_actions": initiative.allowed_actions(caller) if current else [],
+    }
+
+
+def respond(outcome: Outcome[Initiative], status: int | None = None) -> Any:
+    initiative = outcome.aggregate
+    body = representation(initiative, current_caller())
+    location = f"/api/v1/initiatives/{initiative.id}" if status == 201 else None
+    return with_headers(
+        body, position=outcome.position, version=initiative.version, location=location
+    )
+
+
+COMMAND_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
+
+
+@blp.route("")
+class Initiatives(MethodView):
+    @blp.arguments(ProposeSchema)
+    @blp.response(201, InitiativeSchema)
+    @documents(blp, 400, 401, 403, 413, 415, 422)
+    def post(self, fields: dict[str, Any]) -> Any:
+        """Propose an initiative; the caller's organisation leads it."""
+        return respond(runtime().app.propose(current_caller(), fields), 201)
+
+
+@blp.route("/<uuid:initiative_id>")
+class InitiativeById(MethodView):
+    @blp.arguments(VersionQuerySchema, location="query")
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, 401, 404, 422)
+    def get(self, query: dict[str, Any], initiative_id: UUID) -> Any:
+        """Read an initiative, now or as it was (`?version=N` or `?as_of=<timestamp>`)."""
+        caller = current_caller()
+        app = runtime().app
+        historic = "version" in query or "as_of" in query
+        initiative = app.initiative(
+            initiative_id, version=query.get("version"), as_of=query.get("as_of")
+        )
+        current = not historic or initiative.version == app.initiative(initiative_id).version
+        return with_headers(
+            representation(initiative, caller, current=current), version=initiative.version
+        )
+
+    @blp.arguments(EditSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def patch(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Co-edit fields; merged three-way against `base_version`, overlaps are 409."""
+        base_version = data.pop("base_version", None)
+        return respond(
+            runtime().app.edit(
+                initiative_id, current_caller(), data, base_version, if_match_version()
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/partners")
+class Partners(MethodView):
+    @blp.arguments(InviteSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Invite an organisation as a partner (lead member)."""
+        return respond(
+            runtime().app.invite_partner(
+                initiative_id, if_match_version(), current_caller(), data["organisation_id"]
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/partners/<uuid:organisation_id>/join")
+class Join(MethodView):
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, initiative_id: UUID, organisation_id: UUID) -> Any:
+        """Accept an invitation (member of the invited organisation)."""
+        return respond(
+            runtime().app.join(initiative_id, if_match_version(), current_caller(), organisation_id)
+        )
+
+
+@blp.route("/<uuid:initiative_id>/partners/<uuid:organisation_id>")
+class PartnerById(MethodView):
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def delete(self, initiative_id: UUID, organisation_id: UUID) -> Any:
+        """Remove a partner (lead member) or leave (member of that organisation)."""
+        return respond(
+            runtime().app.remove_partner(
+                initiative_id, if_match_version(), current_caller(), organisation_id
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/co-design")
+class CoDesign(MethodView):
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, initiative_id: UUID) -> Any:
+        """Open co-design (lead member)."""
+        return respond(
+            runtime().app.start_co_design(initiative_id, if_match_version(), current_caller())
+        )
+
+
+@blp.route("/<uuid:initiative_id>/amendments")
+class Amendments(MethodView):
+    @blp.arguments(AmendmentCreateSchema)
+    @blp.response(201, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Propose an amendment (any partner, outsiders included); `base_version` says what
+        it amends."""
+        outcome, amendment_id = runtime().app.propose_amendment(
+            initiative_id,
+            current_caller(),
+            data["changes"],
+            data["rationale"],
+            data.get("base_version"),
+            if_match_version(),
+        )
+        body, headers = respond(outcome)
+        headers["Location"] = f"/api/v1/initiatives/{initiative_id}#amendment-{amendment_id}"
+        return body, headers
+
+
+@blp.route("/<uuid:initiative_id>/amendments/<uuid:amendment_id>/accept")
+class AcceptAmendment(MethodView):
+    @blp.arguments(AcceptAmendmentSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID, amendment_id: UUID) -> Any:
+        """Accept an amendment: merged three-way against its base version; overlap is 409."""
+        return respond(
+            runtime().app.accept_amendment(
+                initiative_id,
+                str(amendment_id),
+                current_caller(),
+                data.get("base_version"),
+                if_match_version(),
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/amendments/<uuid:amendment_id>/reject")
+class RejectAmendment(MethodView):
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID, amendment_id: UUID) -> Any:
+        """Reject an amendment, with a reason."""
+        return respond(
+            runtime().app.reject_amendment(
+                initiative_id,
+                if_match_version(),
+                current_caller(),
+                str(amendment_id),
+                data["reason"],
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/submit")
+class Submit(MethodView):
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, initiative_id: UUID) -> Any:
+        """Submit for review (lead member); fixes the approval steps of the round."""
+        return respond(runtime().app.submit(initiative_id, if_match_version(), current_caller()))
+
+
+@blp.route("/<uuid:initiative_id>/reviews")
+class Reviews(MethodView):
+    @blp.arguments(ReviewSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Decide on the current approval step of the version named in If-Match (reviewer)."""
+        return respond(
+            runtime().app.review(
+                initiative_id,
+                if_match_version(),
+                current_caller(),
+                data["decision"],
+                data["rationale"],
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/follow-up")
+class FollowUp(MethodView):
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, initiative_id: UUID) -> Any:
+        """Start the follow-up of an approved initiative (lead member)."""
+        return respond(
+            runtime().app.start_follow_up(initiative_id, if_match_version(), current_caller())
+        )
+
+
+@blp.route("/<uuid:initiative_id>/reports")
+class Reports(MethodView):
+    @blp.arguments(ReportSchema)
+    @blp.response(201, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Record a progress report (lead or joined partner member)."""
+        return respond(
+            runtime().app.record_report(initiative_id, if_match_version(), current_caller(), data)
+        )
+
+
+@blp.route("/<uuid:initiative_id>/complete")
+class Complete(MethodView):
+    @blp.arguments(CompleteSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Complete the initiative with its outcomes (lead member; needs a report)."""
+        return respond(
+            runtime().app.complete(
+                initiative_id, if_match_version(), current_caller(), data["outcomes"]
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/good-practice")
+class GoodPractice(MethodView):
+    @blp.arguments(RationaleSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Recognise a completed initiative as good practice (reviewer)."""
+        return respond(
+            runtime().app.recognise_good_practice(
+                initiative_id, if_match_version(), current_caller(), data["rationale"]
+            )
+        )
+
+
+@blp.route("/<uuid:initiative_id>/withdraw")
+class Withdraw(MethodView):
+    @blp.arguments(ReasonSchema)
+    @blp.response(200, InitiativeSchema)
+    @documents(blp, *COMMAND_ERRORS)
+    def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
+        """Withdraw the initiative (lead member), with a reason."""
+        return respond(
+            runtime().app.withdraw(
+                initiative_id, if_match_version(), current_caller(), data["reason"]
+            )
+        )

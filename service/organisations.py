@@ -1,0 +1,90 @@
+"""Organisations of the network: registered by admins, readable by every account."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.application import require_role
+from domain.organisation import Organisation
+from domain.values import Role
+from service.errors import ApiProblem
+from service.http import current_caller, documents, iso, runtime, with_headers
+from service.schemas import (
+    OrganisationCreateSchema,
+    OrganisationPageSchema,
+    OrganisationSchema,
+    PageQuerySchema,
+)
+
+blp = Blueprint(
+    "organisations",
+    __name__,
+    url_prefix="/api/v1/organisations",
+    description="Local authorities, associations, civil society organisations, agencies.",
+)
+
+
+def organisation_body(organisation: Organisation) -> dict[str, Any]:
+    return {
+        "id": organisation.id,
+        "name": organisation.name,
+        "type": organisation.type,
+        "country": organisation.country,
+        "created_at": iso(organisation.created_on),
+    }
+
+
+def parse_position_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ApiProblem(422, "Some fields are invalid.", errors={"cursor": ["Invalid cursor."]})
+    return int(cursor)
+
+
+@blp.route("")
+class Organisations(MethodView):
+    @blp.arguments(PageQuerySchema, location="query")
+    @blp.response(200, OrganisationPageSchema)
+    @documents(blp, 401, 422)
+    def get(self, page: dict[str, Any]) -> dict[str, Any]:
+        """List organisations in the order they were registered."""
+        current_caller()
+        after = parse_position_cursor(page["cursor"])
+        rows = list(runtime().app.organisations(after=after, limit=page["limit"] + 1))
+        more = len(rows) > page["limit"]
+        rows = rows[: page["limit"]]
+        return {
+            "items": [organisation_body(org) for _, org in rows],
+            "next_cursor": str(rows[-1][0]) if more else None,
+        }
+
+    @blp.arguments(OrganisationCreateSchema)
+    @blp.response(201, OrganisationSchema)
+    @documents(blp, 400, 401, 403, 413, 415, 422)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Register an organisation (admin)."""
+        actor = require_role(current_caller(), Role.ADMIN)
+        outcome = runtime().app.register_organisation(
+            actor, data["name"], data["type"], data["country"]
+        )
+        organisation = outcome.aggregate
+        return with_headers(
+            organisation_body(organisation),
+            position=outcome.position,
+            location=f"/api/v1/organisations/{organisation.id}",
+        )
+
+
+@blp.route("/<uuid:organisation_id>")
+class OrganisationById(MethodView):
+    @blp.response(200, OrganisationSchema)
+    @documents(blp, 401, 404)
+    def get(self, organisation_id: UUID) -> dict[str, Any]:
+        """One organisation."""
+        current_caller()
+        return organisation_body(runtime().app.organisation(organisation_id))

@@ -1,0 +1,121 @@
+"""The per-process objects the service runs on: the application, the engine, the credentials.
+
+Built lazily on first use, so under gunicorn each worker builds its own after the fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy import event as sa_event
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from domain.application import Twinning
+from domain.errors import DuplicateEmail, NotFound
+from domain.organisation import Organisation
+from domain.values import Role, system_actor
+from service.config import Database, Settings
+from service.credentials import Credentials
+
+PLATFORM_ORGANISATION = "Platform administration"
+PLATFORM_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "/twinning/organisations/platform")
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(database: Database, settings: Settings) -> sa.Engine:
+    if database.kind == "sqlite":
+        assert database.views_path is not None
+        database.views_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            database.sqlalchemy_url(), connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args = {"connect_timeout": 5}
+    if database.schema:
+        connect_args["options"] = f"-csearch_path={database.schema}"  # type: ignore[assignment]
+    return sa.create_engine(
+        database.sqlalchemy_url(),
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=600,
+        connect_args=connect_args,
+    )
+
+
+def ensure_schema(engine: sa.Engine, database: Database) -> None:
+    if database.kind == "postgres" and database.schema:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+
+
+class Runtime:
+    """One process's application, database engine and credential store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.database = settings.database
+        if self.database.kind == "sqlite":
+            assert self.database.events_path is not None
+            self.database.events_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(self.database, settings)
+        ensure_schema(self.engine, self.database)
+        self.app = Twinning(
+            env=self.database.eventsourcing_env(settings),
+            snapshot_interval=settings.snapshot_interval,
+        )
+        hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
+        )
+        self.credentials = Credentials(
+            self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
+        )
+        self.credentials.create_tables()
+
+    def close(self) -> None:
+        self.app.close()
+        self.engine.dispose()
+
+    def platform_organisation(self) -> Organisation:
+        """The organisation administrators belong to, created once whoever asks first."""
+        try:
+            return self.app.organisation(PLATFORM_ORGANISATION_ID)
+        except NotFound:
+            pass
+        organisation = Organisation.register(
+            PLATFORM_ORGANISATION, "other", "BE", system_actor(), id=PLATFORM_ORGANISATION_ID
+        )
+        with contextlib.suppress(IntegrityError):  # another process created it first
+            self.app.save(organisation)
+        return self.app.organisation(PLATFORM_ORGANISATION_ID)
+
+    def create_admin(self, email: str, password: str, name: str = "Administrator") -> str:
+        """Creates an admin account; raises DuplicateEmail when the email is taken."""
+        organisation = self.platform_organisation()
+        outcome = self.app.register_account(
+            system_actor(), email, name, organisation.id, [Role.ADMIN.value]
+        )
+        account_id = str(outcome.aggregate.id)
+        self.credentials.set_password(account_id, password)
+        return account_id
+
+    def bootstrap_admin(self) -> None:
+        """Creates the admin named by TWINNING_ADMIN_* when no account has that email."""
+        email, password = self.settings.admin_email, self.settings.admin_password
+        if not email or self.app.account_by_email(email) is not None:
+            return
+        with contextlib.suppress(DuplicateEmail):  # another worker was first
+            self.create_admin(email, password)

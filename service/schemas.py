@@ -1,0 +1,281 @@
+"""Marshmallow schemas: the shapes of requests and responses, and their OpenAPI text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from domain.values import DECISIONS, LEVELS, ORGANISATION_TYPES, ROLES
+
+
+def Multilingual(description: str = "", **kw: Any) -> fields.Dict:
+    """A map of ISO 639-1 language codes to text."""
+    text = "Language code (ISO 639-1) to text. " + description
+    return fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"description": text}, **kw
+    )
+
+
+def IsoDate(**kw: Any) -> fields.String:
+    return fields.String(metadata={"format": "date", "example": "2027-03-01"}, **kw)
+
+
+def StrictInt(**kw: Any) -> fields.Integer:
+    return fields.Integer(strict=True, **kw)
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "422: messages keyed by request field."})
+    state = fields.String(metadata={"description": "invalid-transition: the current state."})
+    allowed_actions = fields.List(fields.String())
+    conflicts = fields.List(fields.Dict(), metadata={"description": "Co-editing conflicts."})
+    current_version = fields.Integer()
+
+
+# ---------------------------------------------------------------- auth and accounts
+class LoginSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class OrganisationCreateSchema(Schema):
+    name = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(ORGANISATION_TYPES))
+    country = fields.String(
+        required=True, metadata={"description": "ISO 3166-1 alpha-2, or XK for Kosovo."}
+    )
+
+
+class OrganisationSchema(Schema):
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    type = fields.String(required=True)
+    country = fields.String(required=True)
+    created_at = fields.String(required=True)
+
+
+class PageQuerySchema(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class OrganisationPageSchema(Schema):
+    items = fields.List(fields.Nested(OrganisationSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class UserCreateSchema(Schema):
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=12, max=1024)
+    )
+    organisation_id = fields.UUID(required=True)
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True)
+
+
+class UserSchema(Schema):
+    id = fields.UUID(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    organisation_id = fields.UUID(required=True)
+    roles = fields.List(fields.String(), required=True)
+    active = fields.Boolean(required=True)
+
+
+class RoleSchema(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+# ---------------------------------------------------------------------- initiatives
+class InitiativeFieldsSchema(Schema):
+    """The editable fields of an initiative; every one optional here (PATCH, amendments)."""
+
+    title = Multilingual("At most 200 characters per language.")
+    summary = Multilingual("At most 2,000 characters per language.")
+    description = Multilingual("At most 20,000 characters per language.")
+    original_language = fields.String(metadata={"description": "ISO 639-1 code."})
+    themes = fields.List(fields.String(), metadata={"description": "Ids from /themes."})
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    countries = fields.List(fields.String(), metadata={"description": "ISO 3166-1 alpha-2."})
+    target_groups = fields.List(fields.String())
+    expected_participants = StrictInt(validate=validate.Range(min=0))
+    start_date = IsoDate(allow_none=True)
+    end_date = IsoDate(allow_none=True)
+
+
+class ProposeSchema(InitiativeFieldsSchema):
+    title = Multilingual(required=True)
+    summary = Multilingual(required=True)
+    original_language = fields.String(required=True)
+    themes = fields.List(fields.String(), required=True)
+    level = fields.String(required=True, validate=validate.OneOf(LEVELS))
+    countries = fields.List(fields.String(), required=True)
+
+
+class EditSchema(InitiativeFieldsSchema):
+    base_version = StrictInt(
+        metadata={"description": "The version the edit was made on; merged three-way."}
+    )
+
+
+class InviteSchema(Schema):
+    organisation_id = fields.UUID(required=True)
+
+
+class AmendmentCreateSchema(Schema):
+    changes = fields.Nested(InitiativeFieldsSchema, required=True)
+    rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    base_version = StrictInt(metadata={"description": "The version the amendment amends."})
+
+
+class AcceptAmendmentSchema(Schema):
+    base_version = StrictInt(metadata={"description": "The version you read (or If-Match)."})
+
+
+class ReasonSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class RationaleSchema(Schema):
+    rationale = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class ReviewSchema(RationaleSchema):
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+
+
+class ReportSchema(Schema):
+    period_start = IsoDate(required=True)
+    period_end = IsoDate(required=True)
+    participants = StrictInt(required=True, validate=validate.Range(min=0))
+    activities = StrictInt(required=True, validate=validate.Range(min=0))
+    narrative = Multilingual(required=True)
+    evidence_urls = fields.List(
+        fields.String(validate=validate.Length(max=2000)),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
+
+
+class CompleteSchema(Schema):
+    outcomes = Multilingual(required=True)
+
+
+class VersionQuerySchema(Schema):
+    version = fields.Integer(validate=validate.Range(min=1))
+    as_of = fields.AwareDateTime(metadata={"description": "ISO 8601 with a time zone."})
+
+
+class PartnerSchema(Schema):
+    organisation_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["invited", "joined"]))
+
+
+class AmendmentSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True)
+    changes = fields.Dict(required=True)
+    rationale = fields.String(required=True)
+    base_version = fields.Integer(required=True)
+    author_id = fields.String(required=True)
+    decided_by = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class ReviewEntrySchema(Schema):
+    reviewer_id = fields.String()
+    organisation_id = fields.String()
+    decision = fields.String()
+    rationale = fields.String()
+    reviewed_version = fields.Integer()
+    at = fields.String()
+
+
+class StepSchema(Schema):
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    reviews = fields.List(fields.Nested(ReviewEntrySchema), required=True)
+
+
+class ApprovalSchema(Schema):
+    round = fields.Integer(required=True)
+    steps = fields.List(fields.Nested(StepSchema), required=True)
+    submitted_version = fields.Integer()
+    outcome = fields.String(allow_none=True)
+
+
+class ReportEntrySchema(Schema):
+    id = fields.String(required=True)
+    period_start = fields.String(required=True)
+    period_end = fields.String(required=True)
+    participants = fields.Integer(required=True)
+    activities = fields.Integer(required=True)
+    narrative = fields.Dict(required=True)
+    evidence_urls = fields.List(fields.String(), required=True)
+    author_id = fields.String()
+
+
+class TranslationSchema(Schema):
+    stale = fields.Boolean(required=True)
+
+
+class InitiativeSchema(Schema):
+    """An initiative as it is now (or at the version asked for)."""
+
+    id = fields.UUID(required=True)
+    state = fields.String(required=True)
+    version = fields.Integer(required=True)
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+    title = fields.Dict(required=True)
+    summary = fields.Dict(required=True)
+    description = fields.Dict(required=True)
+    original_language = fields.String(required=True)
+    translations = fields.Dict(
+        keys=fields.String(), values=fields.Nested(TranslationSchema), required=True
+    )
+    themes = fields.List(fields.String(), required=True)
+    level = fields.String(required=True)
+    countries = fields.List(fields.String(), required=True)
+    target_groups = fields.List(fields.String(), required=True)
+    expected_participants = fields.Integer(required=True)
+    start_date = fields.String(allow_none=True, required=True)
+    end_date = fields.String(allow_none=True, required=True)
+    lead_organisation_id = fields.String(required=True)
+    partners = fields.List(fields.Nested(PartnerSchema), required=True)
+    amendments = fields.List(fields.Nested(AmendmentSchema), required=True)
+    approval = fields.Nested(ApprovalSchema, allow_none=True, required=True)
+    reports = fields.List(fields.Nested(ReportEntrySchema), required=True)
+    outcomes = fields.Dict(allow_none=True)
+    good_practice = fields.Boolean(required=True)
+    allowed_actions = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "Commands the calling account may issue now."},
+    )
+
+
+class ThemeSchema(Schema):
+    id = fields.String(required=True)
+    label = fields.Dict(required=True)
+
+
+class ThemeListSchema(Schema):
+    items = fields.List(fields.Nested(ThemeSchema), required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)

@@ -1,0 +1,57 @@
+"""Fixtures shared by the suites: the database backends and an API client with accounts."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+
+_pg_reachable: bool | None = None
+
+
+def postgres_reachable() -> bool:
+    global _pg_reachable
+    if _pg_reachable is None:
+        try:
+            with psycopg.connect(PG_URL, connect_timeout=3):
+                _pg_reachable = True
+        except psycopg.Error:
+            _pg_reachable = False
+    return _pg_reachable
+
+
+def require_postgres() -> None:
+    if postgres_reachable():
+        return
+    message = f"PostgreSQL is not reachable at {PG_URL} (set TWINNING_TEST_POSTGRES_URL)"
+    if IN_CI:
+        pytest.fail(f"{message}: with CI=true the PostgreSQL suites must run")
+    pytest.skip(message)
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Settings overrides for a fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield {"data_dir": tmp_path / "var", "database_url": ""}
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        yield {"database_url": PG_URL, "database_schema": schema, "pool_size": 2, "max_overflow": 4}
+    finally:
+        drop_schema(schema)

@@ -1,0 +1,186 @@
+"""An API world for the service tests: a Flask test client, an admin, helpers for accounts."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from service.app import close_app, create_app
+from tests.conftest import FAST_HASHING
+
+ADMIN_EMAIL = "admin@twinning.test"
+PASSWORD = "correct horse battery staple"
+
+_numbers = itertools.count(1)
+
+
+def proposal(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": {"en": "Youth exchange on shared heritage"},
+        "summary": {"en": "Young people from twinned towns document their heritage."},
+        "original_language": "en",
+        "themes": ["youth", "culture_heritage"],
+        "level": "national",
+        "countries": ["IT"],
+    }
+    body.update(overrides)
+    return body
+
+
+class Client:
+    """One account's view of the API."""
+
+    def __init__(self, http: FlaskClient, token: str | None, account: dict[str, Any] | None):
+        self.http = http
+        self.token = token
+        self.account = account or {}
+
+    @property
+    def id(self) -> str:
+        return str(self.account["id"])
+
+    @property
+    def organisation_id(self) -> str:
+        return str(self.account["organisation_id"])
+
+    def _headers(self, headers: dict[str, str] | None, version: int | None) -> dict[str, str]:
+        result = dict(headers or {})
+        if self.token:
+            result.setdefault("Authorization", f"Bearer {self.token}")
+        if version is not None:
+            result["If-Match"] = f'"{version}"'
+        return result
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        version: int | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> TestResponse:
+        if json is not None:
+            kwargs["json"] = json
+        return self.http.open(
+            path, method=method, headers=self._headers(headers, version), **kwargs
+        )
+
+    def get(self, path: str, **kw: Any) -> TestResponse:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> TestResponse:
+        return self.request("POST", path, json, **kw)
+
+    def patch(self, path: str, json: Any = None, **kw: Any) -> TestResponse:
+        return self.request("PATCH", path, json, **kw)
+
+    def delete(self, path: str, **kw: Any) -> TestResponse:
+        return self.request("DELETE", path, **kw)
+
+
+class World:
+    """An admin plus helpers to add organisations, accounts and initiatives."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.http = app.test_client()
+        self.anonymous = Client(self.http, None, None)
+        self.admin = self.login(ADMIN_EMAIL, PASSWORD)
+
+    def login(self, email: str, password: str = PASSWORD) -> Client:
+        response = self.http.post(
+            "/api/v1/auth/tokens", json={"email": email, "password": password}
+        )
+        assert response.status_code == 201, response.json
+        client = Client(self.http, response.json["token"], None)
+        client.account = client.get("/api/v1/users/me").json
+        return client
+
+    def organisation(
+        self, name: str = "", type_: str = "local_authority", country: str = "IT"
+    ) -> str:
+        name = name or f"Organisation {next(_numbers)}"
+        response = self.admin.post(
+            "/api/v1/organisations", {"name": name, "type": type_, "country": country}
+        )
+        assert response.status_code == 201, response.json
+        return str(response.json["id"])
+
+    def account(self, organisation_id: str | None = None, *roles: str, email: str = "") -> Client:
+        organisation_id = organisation_id or self.organisation()
+        email = email or f"person{next(_numbers)}@twinning.test"
+        response = self.admin.post(
+            "/api/v1/users",
+            {
+                "email": email,
+                "name": "Test Person",
+                "password": PASSWORD,
+                "organisation_id": organisation_id,
+                "roles": list(roles) or ["partner"],
+            },
+        )
+        assert response.status_code == 201, response.json
+        return self.login(email)
+
+    def partner(self, country: str = "IT", type_: str = "local_authority") -> Client:
+        return self.account(self.organisation(type_=type_, country=country), "partner")
+
+    def reviewer(self, country: str = "FR") -> Client:
+        return self.account(self.organisation(type_="other", country=country), "reviewer")
+
+    def propose(self, lead: Client, **fields: Any) -> dict[str, Any]:
+        response = lead.post("/api/v1/initiatives", proposal(**fields))
+        assert response.status_code == 201, response.json
+        return dict(response.json)
+
+    def in_co_design(self, lead: Client, partner: Client, **fields: Any) -> dict[str, Any]:
+        """An initiative with one joined partner, open for co-design."""
+        body = self.propose(lead, **fields)
+        path = f"/api/v1/initiatives/{body['id']}"
+        body = ok(
+            lead.post(
+                f"{path}/partners",
+                {"organisation_id": partner.organisation_id},
+                version=body["version"],
+            )
+        )
+        body = ok(
+            partner.post(f"{path}/partners/{partner.organisation_id}/join", version=body["version"])
+        )
+        return ok(lead.post(f"{path}/co-design", version=body["version"]))
+
+
+def ok(response: TestResponse, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.json)
+    return dict(response.json)
+
+
+def problem(response: TestResponse, status: int) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.json)
+    assert response.mimetype == "application/problem+json"
+    body = dict(response.json)
+    assert {"type", "title", "status", "detail"} <= set(body)
+    assert body["status"] == status
+    return body
+
+
+@pytest.fixture
+def app(backend: dict[str, Any]) -> Iterator[Flask]:
+    flask_app = create_app(
+        {**backend, **FAST_HASHING, "admin_email": ADMIN_EMAIL, "admin_password": PASSWORD}
+    )
+    flask_app.config["TESTING"] = True
+    yield flask_app
+    close_app(flask_app)
+
+
+@pytest.fixture
+def world(app: Flask) -> World:
+    return World(app)
