@@ -4,7 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
-export TWINNING_DATA_DIR ?= ./var
 
 .PHONY: run test lint typecheck bench clean install
 

@@ -79,7 +79,7 @@ class Settings:
                 values[f.name] = _rate(key, raw)
             else:
                 values[f.name] = raw
-        settings = replace(cls(), **values, **(overrides or {}))
+        settings = replace(cls(), **{**values, **(overrides or {})})
         if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(
                 f"TWINNING_LOG_LEVEL={settings.log_level!r} must be DEBUG, INFO, WARNING or ERROR"
