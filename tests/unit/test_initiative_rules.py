@@ -443,7 +443,7 @@ def test_reviewers_cannot_propose_amendments_but_any_partner_can() -> None:
 
 
 def test_every_event_names_its_actor() -> None:
-    story, initiative = approved()
+    _story, initiative = approved()
     events = initiative.collect_events()
     assert events
     for recorded in events:
