@@ -176,10 +176,10 @@ class Initiative(Aggregate):
         for name in REQUIRED_ON_PROPOSAL:
             if name not in fields:
                 errors.setdefault(name, []).append("Missing data for required field.")
-        if errors:
-            raise InvalidFields(errors)
+        valid = {name: value for name, value in fields.items() if name not in errors}
         complete = {**copy.deepcopy(DEFAULTS), **fields}
-        errors = whole_errors(complete)
+        for name, problems in whole_errors({**DEFAULTS, **valid}).items():
+            errors.setdefault(name, problems)
         if errors:
             raise InvalidFields(errors)
         return cls(

@@ -256,7 +256,7 @@ def whole_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     lang = fields.get("original_language")
     for name in ("title", "summary"):
-        if lang not in (fields.get(name) or {}):
+        if lang is not None and name in fields and lang not in fields[name]:
             errors.setdefault(name, []).append(f"Must have text in the original language {lang!r}.")
     start, end = fields.get("start_date"), fields.get("end_date")
     if start and end and end < start:

@@ -77,7 +77,7 @@ class OrganisationPageSchema(Schema):
 
 
 class UserCreateSchema(Schema):
-    email = fields.String(required=True)
+    email = fields.Email(required=True, validate=validate.Length(max=254))
     name = fields.String(required=True)
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=12, max=1024)
