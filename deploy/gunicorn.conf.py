@@ -13,7 +13,7 @@ graceful_timeout = int(os.environ.get("TWINNING_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 max_requests = int(os.environ.get("TWINNING_MAX_REQUESTS", "0"))
 max_requests_jitter = 50 if max_requests else 0
-accesslog = os.environ.get("TWINNING_ACCESS_LOG", "-")
+accesslog = os.environ.get("TWINNING_ACCESS_LOG", "-") or None
 errorlog = "-"
 limit_request_line = 8190
 

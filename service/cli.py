@@ -25,6 +25,19 @@ def load_settings() -> Settings:
         sys.exit(2)
 
 
+def open_runtime(settings: Settings) -> Runtime:
+    """Opens the databases, or stops with one line saying which one failed and why."""
+    try:
+        return Runtime(settings)
+    except Exception as error:  # any failure here is the database's: say so, in one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        click.echo(
+            f"twinning: cannot open the database {settings.database.describe()}: {reason}",
+            err=True,
+        )
+        sys.exit(2)
+
+
 @click.group()
 def main() -> None:
     """Twinning initiatives: an event-sourced workflow service for town-twinning networks."""
@@ -44,7 +57,7 @@ def create_admin(email: str, password: str, name: str) -> None:
     """Create an admin account in the platform organisation."""
     if len(password) < 12:
         raise click.BadParameter("must have at least 12 characters", param_hint="--password")
-    rt = Runtime(load_settings())
+    rt = open_runtime(load_settings())
     try:
         account_id = rt.create_admin(email, password, name)
     except DuplicateEmail:
@@ -70,7 +83,7 @@ def create_admin(email: str, password: str, name: str) -> None:
 def serve(host: str, port: int, workers: int | None) -> None:
     """Run the API under gunicorn (the application is created in each worker)."""
     settings = load_settings()
-    rt = Runtime(settings)  # creates the tables and the admin once, before the workers start
+    rt = open_runtime(settings)  # creates the tables and the admin once, before the workers
     try:
         rt.bootstrap_admin()
     finally:

@@ -162,6 +162,7 @@ class Database:
                 "POSTGRES_POOL_SIZE": str(settings.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(settings.max_overflow),
                 "POSTGRES_PRE_PING": "y",
+                "POSTGRES_CONNECT_TIMEOUT": "10",
                 "POSTGRES_CONN_MAX_AGE": "600",
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_SCHEMA": self.schema or "public",

@@ -56,9 +56,10 @@ def make_engine(database: Database, settings: Settings) -> sa.Engine:
     )
 
 
-def ensure_schema(engine: sa.Engine, database: Database) -> None:
-    if database.kind == "postgres" and database.schema:
-        with engine.begin() as conn:
+def prepare_database(engine: sa.Engine, database: Database) -> None:
+    """Connects once (failing fast when the server is unreachable) and creates the schema."""
+    with engine.begin() as conn:
+        if database.kind == "postgres" and database.schema:
             conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
 
 
@@ -72,7 +73,7 @@ class Runtime:
             assert self.database.events_path is not None
             self.database.events_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.database, settings)
-        ensure_schema(self.engine, self.database)
+        prepare_database(self.engine, self.database)
         self.app = Twinning(
             env=self.database.eventsourcing_env(settings),
             snapshot_interval=settings.snapshot_interval,
