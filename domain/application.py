@@ -54,7 +54,8 @@ class EnumAsValue(Transcoding):
         return obj.value
 
     def decode(self, data: Any) -> Enum:
-        return self.type(data)
+        member: Enum = self.type(data)
+        return member
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Twinning(Application[UUID]):
     # ------------------------------------------------------------------ helpers
     def _load(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFound(f"No {cls.__name__.lower()} with id {aggregate_id}.") from None
         if not isinstance(aggregate, cls):
@@ -197,7 +198,7 @@ class Twinning(Application[UUID]):
     def version_at(self, initiative_id: UUID, as_of: datetime) -> int:
         version = 0
         for stored in self.events.get(initiative_id):
-            if stored.timestamp > as_of:
+            if getattr(stored, "timestamp") > as_of:  # noqa: B009 - not on the protocol
                 break
             version = stored.originator_version
         if version == 0:
@@ -436,7 +437,7 @@ class Twinning(Application[UUID]):
             start=after, limit=limit, topics=[topic], inclusive_of_start=False
         )
         for notification in notifications:
-            yield notification.id, self.organisation(notification.originator_id)
+            yield notification.id, self.organisation(UUID(str(notification.originator_id)))
 
     # ----------------------------------------------------------------- accounts
     def register_account(

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
+from eventsourcing import persistence
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from domain import errors as domain
+
+# Failures to reach a database: the request may succeed later, so 503, not 500.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    sqlite3.OperationalError,
+)
 
 log = logging.getLogger("twinning.errors")
 
@@ -157,5 +174,17 @@ def register(app: Flask) -> None:
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return handle_http_exception(error)
+        if isinstance(error, UNAVAILABLE):
+            log.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.path,
+                type(error).__name__,
+            )
+            return problem(
+                503,
+                "The database is not reachable right now; try again shortly.",
+                headers={"Retry-After": "5"},
+            )
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem(500, "An unexpected error occurred; it has been logged.")
