@@ -6,11 +6,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from domain.errors import DuplicateEmail, InvalidFields
+from projections.runner import VIEW_BY_NAME
 from service.config import ConfigError, Settings
 from service.runtime import Runtime
 
@@ -80,7 +91,13 @@ def create_admin(email: str, password: str, name: str) -> None:
     help="Default: $PORT or 8000.",
 )
 @click.option("--workers", default=None, type=int, help="Default: TWINNING_WORKERS or 2.")
-def serve(host: str, port: int, workers: int | None) -> None:
+@click.option(
+    "--projector/--no-projector",
+    default=True,
+    show_default=True,
+    help="Also run one projector process beside the API.",
+)
+def serve(host: str, port: int, workers: int | None, projector: bool) -> None:
     """Run the API under gunicorn (the application is created in each worker)."""
     settings = load_settings()
     rt = open_runtime(settings)  # creates the tables and the admin once, before the workers
@@ -100,14 +117,82 @@ def serve(host: str, port: int, workers: int | None) -> None:
         str(ROOT / "deploy" / "gunicorn.conf.py"),
         "service.wsgi:app",
     ]
-    process = subprocess.Popen(command, env=env)
+    processes = [subprocess.Popen(command, env=env)]
+    if projector:
+        processes.append(subprocess.Popen([sys.executable, "-m", "service.cli", "project"]))
 
     def forward(signum: int, _frame: object) -> None:
-        process.send_signal(signum)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    sys.exit(process.wait())
+    # When either process ends, stop the other: the pair runs together or not at all.
+    while all(process.poll() is None for process in processes):
+        time.sleep(0.2)
+    forward(signal.SIGTERM, None)
+    codes = [process.wait() for process in processes]
+    sys.exit(next((code for code in codes if code), 0))
+
+
+@main.command()
+@click.option(
+    "--poll-interval",
+    default=0.1,
+    show_default=True,
+    type=float,
+    help="Seconds between looks at the event store on SQLite.",
+)
+def project(poll_interval: float) -> None:
+    """Run the projector: keep every read view up to date with the event store."""
+    settings = load_settings()
+    rt = open_runtime(settings)
+    stop = threading.Event()
+
+    def halt(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, halt)
+    signal.signal(signal.SIGINT, halt)
+    click.echo(f"twinning: projecting {settings.database.describe()}", err=True)
+    try:
+        rt.projector.run(stop, poll_interval=poll_interval)
+    finally:
+        rt.close()
+
+
+@main.command()
+@click.argument("view", required=False, type=click.Choice(sorted(VIEW_BY_NAME)))
+def rebuild(view: str | None) -> None:
+    """Rebuild one read view (or all) into fresh tables, then swap them in.
+
+    The API keeps serving the old tables until the swap.
+    """
+    rt = open_runtime(load_settings())
+    names = [view] if view else sorted(VIEW_BY_NAME)
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events"),
+            TimeElapsedColumn(),
+            transient=False,
+        ) as bar:
+            for name in names:
+                task = bar.add_task(name, total=max(1, rt.projector.head()))
+
+                def progress(position: int, head: int, task: TaskID = task) -> None:
+                    bar.update(task, completed=position, total=max(1, head))
+
+                started = time.monotonic()
+                position = rt.projector.rebuild(VIEW_BY_NAME[name], progress)
+                bar.update(task, completed=max(1, position))
+                elapsed = time.monotonic() - started
+                bar.console.print(f"{name}: rebuilt up to position {position} in {elapsed:.1f} s")
+    finally:
+        rt.close()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from domain.application import Outcome
 from domain.initiative import Initiative
 from domain.values import Caller
+from projections import queries
 from service.http import (
     current_caller,
     documents,
@@ -24,6 +25,8 @@ from service.schemas import (
     AmendmentCreateSchema,
     CompleteSchema,
     EditSchema,
+    InitiativeListQuerySchema,
+    InitiativePageSchema,
     InitiativeSchema,
     InviteSchema,
     ProposeSchema,
@@ -33,6 +36,7 @@ from service.schemas import (
     ReviewSchema,
     VersionQuerySchema,
 )
+from service.views import MIN_POSITION_PARAMETER, await_min_position, page_of
 
 blp = Blueprint(
     "initiatives",
@@ -113,6 +117,20 @@ COMMAND_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
 
 @blp.route("")
 class Initiatives(MethodView):
+    @blp.arguments(InitiativeListQuerySchema, location="query")
+    @blp.response(200, InitiativePageSchema)
+    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(blp, 401, 422, 503)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List initiatives: filters, full-text `q` over titles and summaries in every
+        language, sorting and keyset pagination."""
+        current_caller()
+        await_min_position()
+        for key in ("organisation_id",):
+            if key in query:
+                query[key] = str(query[key])
+        return page_of(queries.list_initiatives, **query)
+
     @blp.arguments(ProposeSchema)
     @blp.response(201, InitiativeSchema)
     @documents(blp, 400, 401, 403, 413, 415, 422)

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from domain.application import require_role
 from domain.organisation import Organisation
 from domain.values import Role
-from service.errors import ApiProblem
+from projections import queries
 from service.http import current_caller, documents, iso, runtime, with_headers
 from service.schemas import (
     OrganisationCreateSchema,
@@ -19,6 +19,7 @@ from service.schemas import (
     OrganisationSchema,
     PageQuerySchema,
 )
+from service.views import MIN_POSITION_PARAMETER, await_min_position, page_of
 
 blp = Blueprint(
     "organisations",
@@ -38,30 +39,17 @@ def organisation_body(organisation: Organisation) -> dict[str, Any]:
     }
 
 
-def parse_position_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    if not cursor.isdigit() or len(cursor) > 18:
-        raise ApiProblem(422, "Some fields are invalid.", errors={"cursor": ["Invalid cursor."]})
-    return int(cursor)
-
-
 @blp.route("")
 class Organisations(MethodView):
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, OrganisationPageSchema)
-    @documents(blp, 401, 422)
+    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(blp, 401, 422, 503)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
-        """List organisations in the order they were registered."""
+        """List organisations in the order they were registered (a read view)."""
         current_caller()
-        after = parse_position_cursor(page["cursor"])
-        rows = list(runtime().app.organisations(after=after, limit=page["limit"] + 1))
-        more = len(rows) > page["limit"]
-        rows = rows[: page["limit"]]
-        return {
-            "items": [organisation_body(org) for _, org in rows],
-            "next_cursor": str(rows[-1][0]) if more else None,
-        }
+        await_min_position()
+        return page_of(queries.list_organisations, **page)
 
     @blp.arguments(OrganisationCreateSchema)
     @blp.response(201, OrganisationSchema)

@@ -19,6 +19,8 @@ from domain.application import Twinning
 from domain.errors import DuplicateEmail, NotFound
 from domain.organisation import Organisation
 from domain.values import Role, system_actor
+from projections.runner import Projector
+from projections.runner import create_tables as create_view_tables
 from service.config import Database, Settings
 from service.credentials import Credentials
 
@@ -85,6 +87,8 @@ class Runtime:
             self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
         )
         self.credentials.create_tables()
+        create_view_tables(self.engine)
+        self.projector = Projector(self.app, self.engine)
 
     def close(self) -> None:
         self.app.close()

@@ -94,6 +94,12 @@ class World:
         self.anonymous = Client(self.http, None, None)
         self.admin = self.login(ADMIN_EMAIL, PASSWORD)
 
+    def project(self) -> None:
+        """Brings every read view up to date, as the projector process would."""
+        from service.http import runtime
+
+        runtime(self.app).projector.catch_up()
+
     def login(self, email: str, password: str = PASSWORD) -> Client:
         response = self.http.post(
             "/api/v1/auth/tokens", json={"email": email, "password": password}

@@ -1,0 +1,232 @@
+"""One runner for every view: catch up in batches, follow live, rebuild and swap.
+
+Each batch is one transaction on the read-view database: the rows of every document the
+batch changed and the view's new position are committed together, so an event is applied
+exactly once even when the process dies at any instant or two projectors race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from eventsourcing.persistence import IntegrityError
+
+from domain.application import Twinning
+from projections import tracking
+from projections.initiatives import InitiativesView
+from projections.organisations import OrganisationsView
+from projections.view import View
+
+log = logging.getLogger("twinning.projections")
+
+VIEWS: list[View] = [OrganisationsView(), InitiativesView()]
+LIVE_METADATA = sa.MetaData()
+LIVE: dict[str, dict[str, sa.Table]] = {view.name: view.define(LIVE_METADATA, "") for view in VIEWS}
+VIEW_BY_NAME = {view.name: view for view in VIEWS}
+AGGREGATE_OF = {"organisations": "Organisation.", "initiatives": "Initiative."}
+
+Progress = Callable[[int, int], None]  # (position reached, head)
+
+
+def create_tables(engine: sa.Engine) -> None:
+    tracking.metadata.create_all(engine)
+    LIVE_METADATA.create_all(engine)
+
+
+class Projector:
+    """Applies the notification log to the read views."""
+
+    def __init__(self, app: Twinning, engine: sa.Engine, batch_size: int = 2000) -> None:
+        self.app = app
+        self.engine = engine
+        self.batch_size = batch_size
+        self.tracking = tracking.SqlTrackingRecorder(engine)
+
+    # ---------------------------------------------------------------- positions
+    def head(self) -> int:
+        return int(self.app.recorder.max_notification_id() or 0)
+
+    def positions(self) -> dict[str, int]:
+        known = self.tracking.positions()
+        return {view.name: known.get(view.name, 0) for view in VIEWS}
+
+    # ------------------------------------------------------------------ batches
+    def apply_batch(
+        self,
+        conn: sa.Connection,
+        view: View,
+        tables: dict[str, sa.Table],
+        tracking_name: str,
+        limit: int,
+    ) -> int:
+        """Applies the next notifications to a view inside `conn`'s transaction."""
+        position = tracking.position_of(conn, tracking_name) or 0
+        notifications = self.app.recorder.select_notifications(start=position + 1, limit=limit)
+        if not notifications:
+            return 0
+        prefix = AGGREGATE_OF.get(view.name, "")
+        events = []
+        for notification in notifications:
+            if notification.topic.rsplit(":", 1)[-1].startswith(prefix):
+                events.append((notification.id, self.app.mapper.to_domain_event(notification)))
+        ids = {str(event.originator_id) for _, event in events}
+        documents = view.load(conn, tables, ids)
+        changed = {}
+        for notification_id, event in events:
+            key = str(event.originator_id)
+            folded = view.fold(documents.get(key), event, notification_id)
+            if folded is not None:
+                documents[key] = changed[key] = folded
+        view.store(conn, tables, changed)
+        tracking.advance(conn, tracking_name, notifications[-1].id)
+        return len(notifications)
+
+    def step(self, view: View) -> int:
+        """One batch of the live view, in its own transaction; 0 when it is caught up."""
+        try:
+            with self.engine.begin() as conn:
+                return self.apply_batch(conn, view, LIVE[view.name], view.name, self.batch_size)
+        except IntegrityError:
+            log.info("%s: another projector applied this batch first", view.name)
+            return 0
+
+    def catch_up(self, views: list[View] | None = None) -> int:
+        """Applies everything recorded so far to the views; returns how many were read."""
+        total = 0
+        for view in views or VIEWS:
+            while True:
+                done = self.step(view)
+                total += done
+                if done < self.batch_size:
+                    break
+        return total
+
+    # --------------------------------------------------------------------- live
+    def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
+        """Follows the log until `stop` is set: LISTEN/NOTIFY on PostgreSQL, polling else."""
+        listener = self._listener()
+        try:
+            while not stop.is_set():
+                try:
+                    self.catch_up()
+                except Exception:  # keep following: the database may come back
+                    log.exception("projection batch failed; retrying")
+                    stop.wait(1.0)
+                    continue
+                if listener is not None:
+                    listener(min(1.0, max(poll_interval, 0.5)))
+                else:
+                    stop.wait(poll_interval)
+        finally:
+            close = getattr(listener, "close", None)
+            if close is not None:
+                close()
+
+    def _listener(self) -> Any:
+        channel = getattr(self.app.recorder, "channel_name", None)
+        if channel is None:
+            return None
+        return PostgresListener(self.app, channel)
+
+    # ------------------------------------------------------------------ rebuild
+    def rebuild(self, view: View, progress: Progress | None = None) -> int:
+        """Rebuilds a view into fresh tables while the old ones serve, then swaps them in."""
+        suffix = f"__r{uuid.uuid4().hex[:8]}"
+        metadata = sa.MetaData()
+        fresh = view.define(metadata, suffix)
+        metadata.create_all(self.engine)
+        name = f"{view.name}{suffix}"
+        head = self.head()
+        try:
+            position = 0
+            while position < head:
+                with self.engine.begin() as conn:
+                    if not self.apply_batch(conn, view, fresh, name, self.batch_size):
+                        break
+                    position = tracking.position_of(conn, name) or 0
+                if progress:
+                    progress(position, head)
+            with self.engine.begin() as conn:
+                tracking.lock(conn, view.name)
+                while self.apply_batch(conn, view, fresh, name, self.batch_size):
+                    pass
+                position = tracking.position_of(conn, name) or 0
+                for key, live in LIVE[view.name].items():
+                    live.drop(conn, checkfirst=True)
+                    conn.execute(
+                        sa.text(f'ALTER TABLE "{fresh[key].name}" RENAME TO "{live.name}"')
+                    )
+                tracking.reset(conn, view.name, position or None)
+                tracking.reset(conn, name, None)
+            if progress:
+                progress(position, max(head, position))
+            return position
+        except BaseException:
+            with contextlib.suppress(Exception):
+                metadata.drop_all(self.engine)
+                with self.engine.begin() as conn:
+                    tracking.reset(conn, name, None)
+            raise
+
+    def wait(self, position: int, timeout: float) -> bool:
+        """Waits until every view has processed `position`; False when the time runs out."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            if min(self.positions().values()) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.2)
+
+
+class PostgresListener:
+    """Waits for the event store's NOTIFY on one dedicated connection; reconnects as needed."""
+
+    def __init__(self, app: Twinning, channel: str) -> None:
+        self.app = app
+        self.channel = channel
+        self.conn: Any = None
+
+    def _connect(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        self.conn = psycopg.connect(autocommit=True, **_connection_kwargs(self.app))
+        self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+
+    def __call__(self, timeout: float) -> None:
+        try:
+            if self.conn is None:
+                self._connect()
+            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+                break
+        except Exception:  # the database went away: pause, reconnect on the next call
+            self.close()
+            time.sleep(timeout)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+
+
+def _connection_kwargs(app: Twinning) -> dict[str, Any]:
+    env = app.env
+    return {
+        "host": env.get("POSTGRES_HOST"),
+        "port": env.get("POSTGRES_PORT"),
+        "user": env.get("POSTGRES_USER"),
+        "password": env.get("POSTGRES_PASSWORD") or None,
+        "dbname": env.get("POSTGRES_DBNAME"),
+        "connect_timeout": 10,
+    }

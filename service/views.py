@@ -1,0 +1,180 @@
+"""Read views over HTTP: queue, inbox, statistics, good practices, projection status.
+
+Every read-view endpoint honours X-Min-Position (read-your-writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.application import require_role
+from domain.errors import NotPermitted
+from domain.values import Role
+from projections import queries
+from service.errors import ApiProblem
+from service.http import current_caller, documents, public, runtime
+from service.schemas import (
+    GoodPracticeQuerySchema,
+    ImpactQuerySchema,
+    ImpactSchema,
+    InboxPageSchema,
+    InitiativePageSchema,
+    PageQuerySchema,
+    ProjectionsSchema,
+)
+
+WAIT_SECONDS = 2.0
+
+MIN_POSITION_PARAMETER = {
+    "in": "header",
+    "name": "X-Min-Position",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 0},
+    "description": (
+        "Wait (up to 2 s) until every read view has processed this position (a command's "
+        "X-Position); 503 with Retry-After when they have not."
+    ),
+}
+
+
+def await_min_position() -> None:
+    raw = request.headers.get("X-Min-Position")
+    if raw is None:
+        return
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiProblem(400, "X-Min-Position must be a whole number (a command's X-Position).")
+    position = int(raw)
+    projector = runtime().projector
+    if position > projector.head():
+        raise ApiProblem(
+            503,
+            f"Position {position} is beyond the last recorded event.",
+            headers={"Retry-After": "1"},
+        )
+    if not projector.wait(position, WAIT_SECONDS):
+        raise ApiProblem(
+            503,
+            f"The read views have not reached position {position} yet.",
+            headers={"Retry-After": "1"},
+        )
+
+
+def page_of(reader: Callable[..., queries.Page], **kwargs: Any) -> dict[str, Any]:
+    try:
+        with runtime().engine.connect() as conn:
+            return reader(conn, **kwargs).as_dict()
+    except queries.BadCursor as error:
+        raise ApiProblem(422, "Some fields are invalid.", errors={"cursor": [str(error)]}) from None
+
+
+queue_blp = Blueprint(
+    "review-queue",
+    __name__,
+    url_prefix="/api/v1/review-queue",
+    description="What reviewers may decide now.",
+)
+inbox_blp = Blueprint(
+    "inbox", __name__, url_prefix="/api/v1/me/inbox", description="What waits for the caller."
+)
+stats_blp = Blueprint(
+    "stats", __name__, url_prefix="/api/v1/stats", description="The programme's impact indicators."
+)
+good_blp = Blueprint(
+    "good-practices",
+    __name__,
+    url_prefix="/api/v1/good-practices",
+    description="Completed initiatives recognised as good practice.",
+)
+projections_blp = Blueprint(
+    "projections",
+    __name__,
+    url_prefix="/api/v1/projections",
+    description="How far each read view has got.",
+)
+
+
+@queue_blp.route("")
+class ReviewQueue(MethodView):
+    @queue_blp.arguments(PageQuerySchema, location="query")
+    @queue_blp.response(200, InitiativePageSchema)
+    @queue_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(queue_blp, 401, 403, 422, 503)
+    def get(self, page: dict[str, Any]) -> dict[str, Any]:
+        """In-review initiatives the caller may review now (not conflicted, four eyes),
+        oldest first."""
+        caller = current_caller()
+        require_role(caller, Role.REVIEWER)
+        await_min_position()
+        return page_of(queries.review_queue, caller=caller, **page)
+
+
+@inbox_blp.route("")
+class Inbox(MethodView):
+    @inbox_blp.arguments(PageQuerySchema, location="query")
+    @inbox_blp.response(200, InboxPageSchema)
+    @inbox_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(inbox_blp, 401, 422, 503)
+    def get(self, page: dict[str, Any]) -> dict[str, Any]:
+        """Invitations to the caller's organisation, amendments awaiting its decision and
+        reviews awaiting the caller, oldest first."""
+        caller = current_caller()
+        await_min_position()
+        return page_of(queries.inbox, caller=caller, **page)
+
+
+@stats_blp.route("/impact")
+class Impact(MethodView):
+    @stats_blp.arguments(ImpactQuerySchema, location="query")
+    @stats_blp.response(200, ImpactSchema)
+    @stats_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(stats_blp, 401, 422, 503)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Impact indicators over initiatives that reached approval (in `year`, if given);
+        counts by state, theme and country over initiatives created or approved then."""
+        current_caller()
+        await_min_position()
+        with runtime().engine.connect() as conn:
+            return queries.impact(conn, **query)
+
+
+@good_blp.route("")
+@public
+class GoodPractices(MethodView):
+    @good_blp.arguments(GoodPracticeQuerySchema, location="query")
+    @good_blp.response(200, InitiativePageSchema)
+    @good_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(good_blp, 422, 503)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The good-practice catalogue (readable without an account)."""
+        await_min_position()
+        return page_of(queries.good_practices, **query)
+
+
+@projections_blp.route("")
+class Projections(MethodView):
+    @projections_blp.response(200, ProjectionsSchema)
+    @documents(projections_blp, 401, 403)
+    def get(self) -> dict[str, Any]:
+        """Each read view's position and lag behind the head of the event store
+        (admin, auditor)."""
+        caller = current_caller()
+        if not (caller.has(Role.ADMIN) or caller.has(Role.AUDITOR)):
+            raise NotPermitted("This needs the admin or auditor role.")
+        projector = runtime().projector
+        head = projector.head()
+        return {
+            "head_position": head,
+            "items": [
+                {"name": name, "position": position, "lag": max(0, head - position)}
+                for name, position in projector.positions().items()
+            ],
+        }
+
+
+BLUEPRINTS = [queue_blp, inbox_blp, stats_blp, good_blp, projections_blp]
