@@ -225,9 +225,15 @@ class InitiativesView(View):
                     "ref": ref,
                     "organisation_id": document["lead_organisation_id"],
                     "relation": "lead",
+                    "since": parse_time(document["created_at"]),
                 },
                 *(
-                    {"ref": ref, "organisation_id": org, "relation": status}
+                    {
+                        "ref": ref,
+                        "organisation_id": org,
+                        "relation": status,
+                        "since": parse_time(document["partner_since"][org]),
+                    }
                     for org, status in document["partners"].items()
                 ),
             ],
