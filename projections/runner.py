@@ -8,11 +8,13 @@ exactly once even when the process dies at any instant or two projectors race.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +40,9 @@ Progress = Callable[[int, int], None]  # (position reached, head)
 def create_tables(engine: sa.Engine) -> None:
     tracking.metadata.create_all(engine)
     LIVE_METADATA.create_all(engine)
+    with engine.begin() as conn:
+        for view in VIEWS:  # a row to lock from the first batch on
+            tracking.ensure(conn, view.name)
 
 
 class Projector:
@@ -67,6 +72,9 @@ class Projector:
         limit: int,
     ) -> int:
         """Applies the next notifications to a view inside `conn`'s transaction."""
+        # Lock the view's position first: a racing projector waits here, then starts from
+        # where this one ended instead of colliding with its rows.
+        tracking.lock(conn, tracking_name)
         position = tracking.position_of(conn, tracking_name) or 0
         notifications = self.app.recorder.select_notifications(start=position + 1, limit=limit)
         if not notifications:
@@ -93,8 +101,8 @@ class Projector:
         try:
             with self.engine.begin() as conn:
                 return self.apply_batch(conn, view, LIVE[view.name], view.name, self.batch_size)
-        except IntegrityError:
-            log.info("%s: another projector applied this batch first", view.name)
+        except (IntegrityError, sa.exc.IntegrityError):
+            log.warning("%s: another projector applied this batch first", view.name)
             return 0
 
     def catch_up(self, views: list[View] | None = None) -> int:
@@ -163,7 +171,7 @@ class Projector:
                     conn.execute(
                         sa.text(f'ALTER TABLE "{fresh[key].name}" RENAME TO "{live.name}"')
                     )
-                tracking.reset(conn, view.name, position or None)
+                tracking.reset(conn, view.name, position)
                 tracking.reset(conn, name, None)
             if progress:
                 progress(position, max(head, position))
@@ -174,6 +182,22 @@ class Projector:
                 with self.engine.begin() as conn:
                     tracking.reset(conn, name, None)
             raise
+
+    def checksums(self) -> dict[str, str]:
+        """A digest of each live view's contents, to compare with a fresh rebuild."""
+        digests = {}
+        with self.engine.connect() as conn:
+            for name, tables in LIVE.items():
+                digest = hashlib.sha256()
+                for key in sorted(tables):
+                    table = tables[key]
+                    columns = sorted(table.c, key=lambda c: c.name)
+                    rows = conn.execute(sa.select(*columns).order_by(*columns))
+                    digest.update(key.encode())
+                    for row in rows:
+                        digest.update(repr(tuple(_plain(v) for v in row)).encode())
+                digests[name] = digest.hexdigest()
+        return digests
 
     def wait(self, position: int, timeout: float) -> bool:
         """Waits until every view has processed `position`; False when the time runs out."""
@@ -218,6 +242,13 @@ class PostgresListener:
             with contextlib.suppress(Exception):
                 self.conn.close()
         self.conn = None
+
+
+def _plain(value: Any) -> Any:
+    # SQLite hands back naive datetimes, PostgreSQL aware ones: compare them as UTC text.
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return value
 
 
 def _connection_kwargs(app: Twinning) -> dict[str, Any]:

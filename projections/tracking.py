@@ -80,6 +80,11 @@ def insert_ignoring_conflicts(conn: sa.Connection, table: sa.Table) -> Any:
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+def ensure(conn: sa.Connection, name: str) -> None:
+    """Creates a view's row at position 0 unless it exists."""
+    conn.execute(insert_ignoring_conflicts(conn, tracking_table).values(name=name, position=0))
+
+
 def reset(conn: sa.Connection, name: str, position: int | None) -> None:
     conn.execute(sa.delete(tracking_table).where(tracking_table.c.name == name))
     if position is not None:
