@@ -52,6 +52,7 @@ class Settings:
     rate_limit: str = ""
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
+    projection_batch: int = 2000
     pool_size: int = 5
     max_overflow: int = 10
     log_level: str = "INFO"

@@ -88,7 +88,7 @@ class Runtime:
         )
         self.credentials.create_tables()
         create_view_tables(self.engine)
-        self.projector = Projector(self.app, self.engine)
+        self.projector = Projector(self.app, self.engine, batch_size=settings.projection_batch)
 
     def close(self) -> None:
         self.app.close()

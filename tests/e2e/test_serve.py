@@ -228,6 +228,31 @@ def test_many_clients_run_initiatives_through_gunicorn(server: Server) -> None:
     assert final["version"] == 5 and headers["ETag"] == '"5"'
     assert final["expected_participants"] == 5 and final["target_groups"] == ["a"]
 
+    # The projector started beside the API makes a new initiative visible within a second.
+    status, _, made = call(
+        base,
+        "POST",
+        "/api/v1/initiatives",
+        {
+            "title": {"en": "Visible soon"},
+            "summary": {"en": "S"},
+            "original_language": "en",
+            "themes": ["youth"],
+            "level": "national",
+            "countries": ["IT"],
+        },
+        lead,
+    )
+    acknowledged = time.monotonic()
+    while True:
+        _, _, page = call(base, "GET", "/api/v1/initiatives?q=visible", token=lead)
+        if [item["id"] for item in page["items"]] == [made["id"]]:
+            break
+        assert time.monotonic() - acknowledged < 1.0, "not in the list within a second"
+        time.sleep(0.02)
+    _, _, page = call(base, "GET", "/api/v1/initiatives?limit=200", token=lead)
+    assert len(page["items"]) == 18
+
 
 def run_cli(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
