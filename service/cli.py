@@ -138,6 +138,37 @@ def serve(host: str, port: int, workers: int | None, projector: bool) -> None:
 
 @main.command()
 @click.option(
+    "--password",
+    default="twinning-demo-2026",
+    show_default=True,
+    help="The password of every demo account.",
+)
+def demo(password: str) -> None:
+    """Load a realistic sample network, accounts for every role and initiatives in every
+    state (accounts are NAME@demo.twinning.eu)."""
+    from service.demo import load
+
+    if len(password) < 12:
+        raise click.BadParameter("must have at least 12 characters", param_hint="--password")
+    rt = open_runtime(load_settings())
+    try:
+        counts = load(rt, password)
+        rt.projector.catch_up()
+    except RuntimeError as error:
+        click.echo(f"twinning: {error}", err=True)
+        sys.exit(1)
+    finally:
+        rt.close()
+    click.echo(
+        f"demo loaded: {counts['organisations']} organisations, {counts['accounts']} accounts, "
+        f"{counts['initiatives']} initiatives; log in as giulia@demo.twinning.eu (partner), "
+        "sofia@demo.twinning.eu (reviewer), karl@demo.twinning.eu (auditor) or "
+        "admin@demo.twinning.eu (admin)"
+    )
+
+
+@main.command()
+@click.option(
     "--poll-interval",
     default=0.1,
     show_default=True,
