@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,16 @@ VIEW_BY_NAME = {view.name: view for view in VIEWS}
 AGGREGATE_OF = {"organisations": "Organisation.", "initiatives": "Initiative."}
 
 Progress = Callable[[int, int], None]  # (position reached, head)
+REBUILD_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Target:
+    """A view, the tables it is written to, and the name its position is tracked under."""
+
+    view: View
+    tables: dict[str, sa.Table]
+    tracking_name: str
 
 
 def create_tables(engine: sa.Engine) -> None:
@@ -63,58 +74,72 @@ class Projector:
         return {view.name: known.get(view.name, 0) for view in VIEWS}
 
     # ------------------------------------------------------------------ batches
-    def apply_batch(
-        self,
-        conn: sa.Connection,
-        view: View,
-        tables: dict[str, sa.Table],
-        tracking_name: str,
-        limit: int,
-    ) -> int:
-        """Applies the next notifications to a view inside `conn`'s transaction."""
-        # Lock the view's position first: a racing projector waits here, then starts from
-        # where this one ended instead of colliding with its rows.
-        tracking.lock(conn, tracking_name)
-        position = tracking.position_of(conn, tracking_name) or 0
-        notifications = self.app.recorder.select_notifications(start=position + 1, limit=limit)
+    def apply_batch(self, conn: sa.Connection, targets: list[Target], limit: int) -> int:
+        """Applies the next notifications to the targets inside `conn`'s transaction.
+
+        The notifications are read and decoded once for every target; each target starts
+        from its own position. Returns how many notifications were read.
+        """
+        # Lock the positions first: a racing projector waits here, then starts from where
+        # this one ended instead of colliding with its rows.
+        for target in sorted(targets, key=lambda t: t.tracking_name):
+            tracking.lock(conn, target.tracking_name)
+        positions = [tracking.position_of(conn, t.tracking_name) or 0 for t in targets]
+        start = min(positions)
+        notifications = self.app.recorder.select_notifications(start=start + 1, limit=limit)
         if not notifications:
             return 0
-        prefix = AGGREGATE_OF.get(view.name, "")
-        events = []
-        for notification in notifications:
-            if notification.topic.rsplit(":", 1)[-1].startswith(prefix):
-                events.append((notification.id, self.app.mapper.to_domain_event(notification)))
+        decoded: dict[int, Any] = {}
+        for target, position in zip(targets, positions, strict=True):
+            prefix = AGGREGATE_OF.get(target.view.name, "")
+            events = []
+            for notification in notifications:
+                if notification.id <= position:
+                    continue
+                if notification.topic.rsplit(":", 1)[-1].startswith(prefix):
+                    event = decoded.get(notification.id)
+                    if event is None:
+                        event = decoded[notification.id] = self.app.mapper.to_domain_event(
+                            notification
+                        )
+                    events.append((notification.id, event))
+            if notifications[-1].id > position:
+                self._fold(conn, target, events)
+                tracking.advance(conn, target.tracking_name, notifications[-1].id)
+        return len(notifications)
+
+    @staticmethod
+    def _fold(conn: sa.Connection, target: Target, events: list[tuple[int, Any]]) -> None:
+        view = target.view
         ids = {str(event.originator_id) for _, event in events}
-        documents = view.load(conn, tables, ids)
+        documents = view.load(conn, target.tables, ids)
+        existing = set(documents)
         changed = {}
         for notification_id, event in events:
             key = str(event.originator_id)
             folded = view.fold(documents.get(key), event, notification_id)
             if folded is not None:
                 documents[key] = changed[key] = folded
-        view.store(conn, tables, changed)
-        tracking.advance(conn, tracking_name, notifications[-1].id)
-        return len(notifications)
+        view.store(conn, target.tables, changed, existing)
 
-    def step(self, view: View) -> int:
-        """One batch of the live view, in its own transaction; 0 when it is caught up."""
+    def step(self, views: list[View] | None = None) -> int:
+        """One batch for the live views, in one transaction; 0 when they are caught up."""
+        targets = [Target(view, LIVE[view.name], view.name) for view in views or VIEWS]
         try:
             with self.engine.begin() as conn:
-                return self.apply_batch(conn, view, LIVE[view.name], view.name, self.batch_size)
+                return self.apply_batch(conn, targets, self.batch_size)
         except (IntegrityError, sa.exc.IntegrityError):
-            log.warning("%s: another projector applied this batch first", view.name)
+            log.warning("another projector applied this batch first")
             return 0
 
     def catch_up(self, views: list[View] | None = None) -> int:
         """Applies everything recorded so far to the views; returns how many were read."""
         total = 0
-        for view in views or VIEWS:
-            while True:
-                done = self.step(view)
-                total += done
-                if done < self.batch_size:
-                    break
-        return total
+        while True:
+            done = self.step(views)
+            total += done
+            if done < self.batch_size:
+                return total
 
     # --------------------------------------------------------------------- live
     def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
@@ -144,35 +169,40 @@ class Projector:
         return PostgresListener(self.app, channel)
 
     # ------------------------------------------------------------------ rebuild
-    def rebuild(self, view: View, progress: Progress | None = None) -> int:
-        """Rebuilds a view into fresh tables while the old ones serve, then swaps them in."""
+    def rebuild(self, views: list[View] | View, progress: Progress | None = None) -> int:
+        """Rebuilds views into fresh tables while the old ones serve, then swaps them in.
+
+        The events are read and decoded once for all the views rebuilt together.
+        """
+        views = [views] if isinstance(views, View) else views
         suffix = f"__r{uuid.uuid4().hex[:8]}"
         metadata = sa.MetaData()
-        fresh = view.define(metadata, suffix)
+        targets = [Target(v, v.define(metadata, suffix), f"{v.name}{suffix}") for v in views]
         metadata.create_all(self.engine)
-        name = f"{view.name}{suffix}"
         head = self.head()
+        batch = max(self.batch_size, REBUILD_BATCH)
         try:
             position = 0
             while position < head:
                 with self.engine.begin() as conn:
-                    if not self.apply_batch(conn, view, fresh, name, self.batch_size):
+                    if not self.apply_batch(conn, targets, batch):
                         break
-                    position = tracking.position_of(conn, name) or 0
+                    position = tracking.position_of(conn, targets[0].tracking_name) or 0
                 if progress:
                     progress(position, head)
             with self.engine.begin() as conn:
-                tracking.lock(conn, view.name)
-                while self.apply_batch(conn, view, fresh, name, self.batch_size):
+                for target in targets:
+                    tracking.lock(conn, target.view.name)
+                while self.apply_batch(conn, targets, batch):
                     pass
-                position = tracking.position_of(conn, name) or 0
-                for key, live in LIVE[view.name].items():
-                    live.drop(conn, checkfirst=True)
-                    conn.execute(
-                        sa.text(f'ALTER TABLE "{fresh[key].name}" RENAME TO "{live.name}"')
-                    )
-                tracking.reset(conn, view.name, position)
-                tracking.reset(conn, name, None)
+                position = tracking.position_of(conn, targets[0].tracking_name) or 0
+                for target in targets:
+                    for key, live in LIVE[target.view.name].items():
+                        live.drop(conn, checkfirst=True)
+                        fresh = target.tables[key].name
+                        conn.execute(sa.text(f'ALTER TABLE "{fresh}" RENAME TO "{live.name}"'))
+                    tracking.reset(conn, target.view.name, position)
+                    tracking.reset(conn, target.tracking_name, None)
             if progress:
                 progress(position, max(head, position))
             return position
@@ -180,7 +210,8 @@ class Projector:
             with contextlib.suppress(Exception):
                 metadata.drop_all(self.engine)
                 with self.engine.begin() as conn:
-                    tracking.reset(conn, name, None)
+                    for target in targets:
+                        tracking.reset(conn, target.tracking_name, None)
             raise
 
     def checksums(self) -> dict[str, str]:

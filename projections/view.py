@@ -50,10 +50,15 @@ class View:
         return found
 
     def store(
-        self, conn: sa.Connection, tables: dict[str, sa.Table], documents: dict[str, Document]
+        self,
+        conn: sa.Connection,
+        tables: dict[str, sa.Table],
+        documents: dict[str, Document],
+        existing: set[str],
     ) -> None:
-        """Replaces the rows of the given documents: delete them, then insert in bulk."""
-        ids = list(documents)
+        """Replaces the rows of the given documents: deletes those that were stored before,
+        then inserts every document's rows in bulk."""
+        ids = [key for key in documents if key in existing]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             for key, table in tables.items():
@@ -65,7 +70,35 @@ class View:
                 batched[key].extend(rows)
         for key, rows in batched.items():
             if rows:
-                conn.execute(sa.insert(tables[key]), rows)
+                insert_many(conn, tables[key], rows)
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert straight through the driver: the statement is compiled once, and only
+    the columns whose type needs it are converted (SQLAlchemy's per-row work was a third of
+    a rebuild's time)."""
+    dialect = conn.dialect
+    columns = list(table.c)
+    statement = str(sa.insert(table).compile(dialect=dialect))
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    names = [column.name for column in columns]
+    if dialect.paramstyle == "qmark":
+        parameters: list[Any] = [
+            tuple(
+                process(row.get(name)) if process else row.get(name)
+                for name, process in zip(names, processors, strict=True)
+            )
+            for row in rows
+        ]
+    else:
+        converting = [(n, p) for n, p in zip(names, processors, strict=True) if p]
+        parameters = []
+        for row in rows:
+            values = {name: row.get(name) for name in names}
+            for name, process in converting:
+                values[name] = process(values[name])
+            parameters.append(values)
+    conn.exec_driver_sql(statement, parameters)
 
 
 def encode(document: Document) -> str:

@@ -15,7 +15,6 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -202,6 +201,7 @@ def rebuild(view: str | None) -> None:
     """
     rt = open_runtime(load_settings())
     names = [view] if view else sorted(VIEW_BY_NAME)
+    label = ", ".join(names)
     try:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -209,19 +209,16 @@ def rebuild(view: str | None) -> None:
             MofNCompleteColumn(),
             TextColumn("events"),
             TimeElapsedColumn(),
-            transient=False,
         ) as bar:
-            for name in names:
-                task = bar.add_task(name, total=max(1, rt.projector.head()))
+            task = bar.add_task(label, total=max(1, rt.projector.head()))
 
-                def progress(position: int, head: int, task: TaskID = task) -> None:
-                    bar.update(task, completed=position, total=max(1, head))
+            def progress(position: int, head: int) -> None:
+                bar.update(task, completed=position, total=max(1, head))
 
-                started = time.monotonic()
-                position = rt.projector.rebuild(VIEW_BY_NAME[name], progress)
-                bar.update(task, completed=max(1, position))
-                elapsed = time.monotonic() - started
-                bar.console.print(f"{name}: rebuilt up to position {position} in {elapsed:.1f} s")
+            started = time.monotonic()
+            position = rt.projector.rebuild([VIEW_BY_NAME[n] for n in names], progress)
+            elapsed = time.monotonic() - started
+        click.echo(f"{label}: rebuilt up to position {position} in {elapsed:.1f} s")
     finally:
         rt.close()
 

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench`. They print ratios measured side by side in one run."""
