@@ -37,6 +37,8 @@ AGGREGATE_OF = {"organisations": "Organisation.", "initiatives": "Initiative."}
 
 Progress = Callable[[int, int], None]  # (position reached, head)
 REBUILD_BATCH = 5000
+# Without a NOTIFY, look anyway this often (a missed notification costs at most this).
+LISTEN_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class Projector:
                     stop.wait(1.0)
                     continue
                 if listener is not None:
-                    listener(min(1.0, max(poll_interval, 0.5)))
+                    listener(LISTEN_TIMEOUT)
                 else:
                     stop.wait(poll_interval)
         finally:

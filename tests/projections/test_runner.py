@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,3 +121,26 @@ def test_a_rebuild_swaps_in_while_the_old_view_serves_and_new_events_follow(rt: 
     with rt.engine.connect() as conn:
         names = sa.inspect(conn).get_table_names()
     assert not [name for name in names if "__r" in name]  # no leftovers
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_on_postgres_the_projector_is_woken_by_notify(rt: Runtime) -> None:
+    stop = threading.Event()
+    follower = threading.Thread(target=rt.projector.run, args=(stop, 0.1))
+    follower.start()
+    try:
+        time.sleep(0.5)  # let it catch up and start listening
+        latencies = []
+        for n in range(5):
+            recorded = rt.app.register_organisation(system_actor(), f"Late {n}", "other", "BE")
+            started = time.monotonic()
+            while min(rt.projector.positions().values()) < recorded.position:
+                assert time.monotonic() - started < 5
+                time.sleep(0.005)
+            latencies.append(time.monotonic() - started)
+        # Without a notification it would look only every 2 s.
+        assert max(latencies) < 1.0, latencies
+    finally:
+        stop.set()
+        follower.join()
