@@ -23,13 +23,14 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.application import Twinning
 from projections import tracking
+from projections.audit import AuditView
 from projections.initiatives import InitiativesView
 from projections.organisations import OrganisationsView
 from projections.view import View
 
 log = logging.getLogger("twinning.projections")
 
-VIEWS: list[View] = [OrganisationsView(), InitiativesView()]
+VIEWS: list[View] = [OrganisationsView(), InitiativesView(), AuditView()]
 LIVE_METADATA = sa.MetaData()
 LIVE: dict[str, dict[str, sa.Table]] = {view.name: view.define(LIVE_METADATA, "") for view in VIEWS}
 VIEW_BY_NAME = {view.name: view for view in VIEWS}
@@ -104,25 +105,11 @@ class Projector:
                         event = decoded[notification.id] = self.app.mapper.to_domain_event(
                             notification
                         )
-                    events.append((notification.id, event))
+                    events.append((notification, event))
             if notifications[-1].id > position:
-                self._fold(conn, target, events)
+                target.view.apply(conn, target.tables, events, self.app)
                 tracking.advance(conn, target.tracking_name, notifications[-1].id)
         return len(notifications)
-
-    @staticmethod
-    def _fold(conn: sa.Connection, target: Target, events: list[tuple[int, Any]]) -> None:
-        view = target.view
-        ids = {str(event.originator_id) for _, event in events}
-        documents = view.load(conn, target.tables, ids)
-        existing = set(documents)
-        changed = {}
-        for notification_id, event in events:
-            key = str(event.originator_id)
-            folded = view.fold(documents.get(key), event, notification_id)
-            if folded is not None:
-                documents[key] = changed[key] = folded
-        view.store(conn, target.tables, changed, existing)
 
     def step(self, views: list[View] | None = None) -> int:
         """One batch for the live views, in one transaction; 0 when they are caught up."""

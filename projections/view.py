@@ -36,6 +36,25 @@ class View:
         """The rows that store a document, keyed like `define`'s tables."""
         raise NotImplementedError
 
+    def apply(
+        self,
+        conn: sa.Connection,
+        tables: dict[str, sa.Table],
+        events: list[tuple[Any, Any]],
+        app: Any = None,
+    ) -> None:
+        """Folds a batch of (notification, event) pairs into the documents and stores them."""
+        ids = {str(event.originator_id) for _, event in events}
+        documents = self.load(conn, tables, ids)
+        existing = set(documents)
+        changed = {}
+        for notification, event in events:
+            key = str(event.originator_id)
+            folded = self.fold(documents.get(key), event, notification.id)
+            if folded is not None:
+                documents[key] = changed[key] = folded
+        self.store(conn, tables, changed, existing)
+
     # ------------------------------------------------------------------ storage
     def load(
         self, conn: sa.Connection, tables: dict[str, sa.Table], ids: Iterable[str]
