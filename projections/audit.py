@@ -231,3 +231,117 @@ class AuditView(View):
 
     def rows(self, document: Any) -> Any:  # pragma: no cover
         raise NotImplementedError("the audit view appends entries; see apply()")
+
+
+ENTRIES_KEY = "entries"
+
+
+def digest(conn: sa.Connection, entries: sa.Table) -> dict[str, Any]:
+    """The head of the chain: its position, link hash and the time of that event."""
+    row = conn.execute(
+        sa.select(entries.c.position, entries.c.link_hash, entries.c.at)
+        .order_by(entries.c.position.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return {"position": 0, "head_hash": CHAIN_START, "at": None}
+    return {"position": int(row.position), "head_hash": row.link_hash, "at": row.at}
+
+
+def verify(
+    app: Any,
+    conn: sa.Connection,
+    entries: sa.Table,
+    position: int,
+    head_hash: str | None,
+    batch: int = 5000,
+) -> dict[str, Any]:
+    """Recomputes the chain from the stored events up to `position` and compares each link
+    with the one recorded when the event was first seen, then the head with `head_hash`.
+
+    A changed, removed, re-ordered or inserted event makes `first_bad_position` the first
+    position that no longer matches; an event that cannot be read counts as changed.
+    """
+    previous = CHAIN_START
+    checked = 0
+    recorded_rows = conn.execution_options(yield_per=batch).execute(
+        sa.select(entries.c.position, entries.c.link_hash)
+        .where(entries.c.position <= position)
+        .order_by(entries.c.position)
+    )
+    recorded = iter(recorded_rows)
+    stored = _stored_events(app, position, batch)
+    expected = next(recorded, None)
+    event = next(stored, None)
+    while expected is not None or event is not None:
+        if expected is None or (event is not None and event[0] < expected.position):
+            return _bad(event[0] if event else position, checked)  # an inserted event
+        if event is None or event[0] > expected.position:
+            return _bad(int(expected.position), checked)  # a removed event
+        number, link = event
+        link_now = link(previous) if link is not None else None
+        if link_now != expected.link_hash:
+            return _bad(number, checked)
+        previous = link_now
+        checked += 1
+        expected = next(recorded, None)
+        event = next(stored, None)
+    ok = head_hash is None or head_hash == previous
+    return {"ok": ok, "checked": checked, "first_bad_position": None, "head_hash": previous}
+
+
+def _bad(position: int, checked: int) -> dict[str, Any]:
+    return {"ok": False, "checked": checked, "first_bad_position": position, "head_hash": None}
+
+
+def _stored_events(app: Any, stop: int, batch: int) -> Any:
+    """(position, link function) for each stored row up to `stop`, read in batches straight
+    from the table: a row too broken for the recorder to decode still gets checked."""
+    start = 1
+    while start <= stop:
+        rows = _raw_rows(app.recorder, start, stop, batch)
+        if not rows:
+            return
+        for row in rows:
+            yield int(row["id"]), _linker(row)
+        start = int(rows[-1]["id"]) + 1
+
+
+def _raw_rows(recorder: Any, start: int, stop: int, limit: int) -> list[Any]:
+    datastore = recorder.datastore
+    table = recorder.events_table_name
+    if hasattr(datastore, "schema"):  # PostgreSQL
+        from psycopg import sql
+
+        statement = sql.SQL(
+            "SELECT notification_id AS id, originator_id, originator_version, topic, state "
+            "FROM {}.{} WHERE notification_id >= %s AND notification_id <= %s "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(datastore.schema), sql.Identifier(table))
+    else:
+        statement = (
+            "SELECT rowid AS id, originator_id, originator_version, topic, state "
+            f'FROM "{table}" WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?'
+        )
+    with datastore.transaction(commit=False) as cursor:
+        cursor.execute(statement, (start, stop, limit))
+        return list(cursor.fetchall())
+
+
+def _linker(row: Any) -> Any:
+    try:
+        originator = row["originator_id"]
+        try:
+            originator = str(UUID(str(originator)))
+        except ValueError:
+            originator = str(originator)
+        args = (
+            int(row["id"]),
+            originator,
+            int(row["originator_version"]),
+            str(row["topic"]),
+            bytes(row["state"]),
+        )
+    except (TypeError, ValueError, KeyError):
+        return None  # an unreadable row: it can only count as changed
+    return lambda previous: link_hash(previous, *args)

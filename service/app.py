@@ -9,7 +9,17 @@ from flask import Flask, Response, redirect, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from service import auth, errors, health, initiatives, organisations, themes, users, views
+from service import (
+    audit,
+    auth,
+    errors,
+    health,
+    initiatives,
+    organisations,
+    themes,
+    users,
+    views,
+)
 from service.config import Settings
 from service.errors import ApiProblem
 from service.http import RUNTIME_KEY, request_id
@@ -90,7 +100,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(_check_body)
 
     api = TwinningApi(app)
-    for module in (auth, organisations, users, initiatives, themes, health):
+    for module in (auth, organisations, users, initiatives, themes, health, audit):
         api.register_blueprint(module.blp)
     for blueprint in views.BLUEPRINTS:
         api.register_blueprint(blueprint)

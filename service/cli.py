@@ -223,5 +223,53 @@ def rebuild(view: str | None) -> None:
         rt.close()
 
 
+@main.group()
+def audit() -> None:
+    """Audit commands."""
+
+
+@audit.command("verify")
+@click.option("--position", type=int, default=None, help="Verify up to here (default: head).")
+@click.option("--head-hash", default=None, help="The head hash of a digest kept outside.")
+def audit_verify(position: int | None, head_hash: str | None) -> None:
+    """Recompute the hash chain from the stored events; exit 1 when anything was altered."""
+    from projections import audit as chain
+    from projections.runner import LIVE
+
+    rt = open_runtime(load_settings())
+    entries = LIVE["audit"]["entries"]
+    try:
+        rt.projector.catch_up()
+        with rt.engine.connect() as conn:
+            head = chain.digest(conn, entries)
+            position = head["position"] if position is None else position
+            if position > head["position"]:
+                click.echo(
+                    f"twinning: the chain has reached position {head['position']}, not {position}",
+                    err=True,
+                )
+                sys.exit(2)
+            result = chain.verify(rt.app, conn, entries, position, head_hash)
+    finally:
+        rt.close()
+    if result["ok"]:
+        click.echo(
+            f"OK: {result['checked']} events up to position {position} verified; "
+            f"head hash {result['head_hash']}"
+        )
+        return
+    if result["first_bad_position"] is not None:
+        click.echo(
+            f"TAMPERED: the stored event at position {result['first_bad_position']} no "
+            f"longer matches the chain ({result['checked']} events before it verified)"
+        )
+    else:
+        click.echo(
+            f"TAMPERED: the stored events agree with each other but not with head hash "
+            f"{head_hash} at position {position}"
+        )
+    sys.exit(1)
+
+
 if __name__ == "__main__":
     main()
