@@ -40,6 +40,7 @@ Progress = Callable[[int, int], None]  # (position reached, head)
 REBUILD_BATCH = 5000
 # Without a NOTIFY, look anyway this often (a missed notification costs at most this).
 LISTEN_TIMEOUT = 2.0
+ANALYZE_AFTER = 20_000  # events applied in one catch-up
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,19 @@ class Projector:
             done = self.step(views)
             total += done
             if done < self.batch_size:
+                if total >= ANALYZE_AFTER:
+                    self.analyze()
                 return total
+
+    def analyze(self) -> None:
+        """Refreshes the planner's statistics after a large change (PostgreSQL): without
+        them it may sort a whole filtered view instead of walking an index."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as conn:
+            for tables in LIVE.values():
+                for table in tables.values():
+                    conn.execute(sa.text(f'ANALYZE "{table.name}"'))
 
     # --------------------------------------------------------------------- live
     def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
@@ -192,6 +205,7 @@ class Projector:
                         conn.execute(sa.text(f'ALTER TABLE "{fresh}" RENAME TO "{live.name}"'))
                     tracking.reset(conn, target.view.name, position)
                     tracking.reset(conn, target.tracking_name, None)
+            self.analyze()
             if progress:
                 progress(position, max(head, position))
             return position
