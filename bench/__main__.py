@@ -63,6 +63,21 @@ def main() -> None:
     for measure, figure in rows:
         table.add_row(measure, figure)
     console.print(table)
+    results = Path(__file__).with_name("RESULTS.md")
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`python -m bench --initiatives {args.initiatives}`). Ratios "
+        "compare figures measured side by side in this one run; absolute times on a shared "
+        "machine do not compare across runs.",
+        "",
+        "| measure | figure |",
+        "|---|---|",
+        *(f"| {measure} | {figure} |" for measure, figure in rows),
+        "",
+    ]
+    results.write_text("\n".join(lines))
+    console.print(f"written to {results}")
 
 
 if __name__ == "__main__":

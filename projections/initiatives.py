@@ -130,7 +130,7 @@ class InitiativesView(View):
         elif document is None:
             return None  # an event of an initiative this view has not seen created
         else:
-            document = dict(document)
+            # The document is this batch's own copy (loaded or folded here): change in place.
             self._apply(document, kind, event, at)
         document["version"] = event.originator_version
         document["updated_at"] = at
@@ -143,9 +143,9 @@ class InitiativesView(View):
 
     @staticmethod
     def _apply(document: Document, kind: str, event: Any, at: str) -> None:
-        partners = dict(document["partners"])
-        since = dict(document["partner_since"])
-        pending = dict(document["pending"])
+        partners = document["partners"]
+        since = document["partner_since"]
+        pending = document["pending"]
         if kind == "Edited":
             _apply_changes(document, event.changes)
         elif kind == "PartnerInvited":
@@ -188,9 +188,6 @@ class InitiativesView(View):
             document["good_practice"] = True
         elif kind == "Withdrawn":
             document["state"] = "withdrawn"
-        document["partners"] = partners
-        document["partner_since"] = since
-        document["pending"] = pending
 
     # -------------------------------------------------------------------- rows
     def rows(self, document: Document) -> Rows:
