@@ -299,7 +299,7 @@ def _stored_events(app: Any, stop: int, batch: int) -> Any:
     from the table: a row too broken for the recorder to decode still gets checked."""
     start = 1
     while start <= stop:
-        rows = _raw_rows(app.recorder, start, stop, batch)
+        rows = raw_rows(app.recorder, start, stop, batch)
         if not rows:
             return
         for row in rows:
@@ -307,7 +307,7 @@ def _stored_events(app: Any, stop: int, batch: int) -> Any:
         start = int(rows[-1]["id"]) + 1
 
 
-def _raw_rows(recorder: Any, start: int, stop: int, limit: int) -> list[Any]:
+def raw_rows(recorder: Any, start: int, stop: int, limit: int) -> list[Any]:
     datastore = recorder.datastore
     table = recorder.events_table_name
     if hasattr(datastore, "schema"):  # PostgreSQL
@@ -345,3 +345,11 @@ def _linker(row: Any) -> Any:
     except (TypeError, ValueError, KeyError):
         return None  # an unreadable row: it can only count as changed
     return lambda previous: link_hash(previous, *args)
+
+
+def normal_id(value: Any) -> str:
+    """An aggregate id as the chain hashes it: a UUID's canonical text."""
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        return str(value)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from projections.runner import LIVE
 from projections.view import iso
 from service.http import current_caller, documents, runtime
 from service.schemas import (
+    AuditBundleSchema,
     AuditEntriesQuerySchema,
     AuditEntryPageSchema,
     DiffQuerySchema,
@@ -217,6 +219,89 @@ def _csv(statement: Any) -> Response:
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )
+
+
+DECISIONS = {
+    "Submitted",
+    "ReviewRecorded",
+    "AmendmentAccepted",
+    "AmendmentRejected",
+    "Completed",
+    "RecognisedAsGoodPractice",
+    "Withdrawn",
+}
+
+
+@blp.route("/initiatives/<uuid:initiative_id>/audit-bundle")
+class AuditBundle(MethodView):
+    @blp.response(200, AuditBundleSchema)
+    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @documents(blp, 401, 403, 404, 503)
+    def get(self, initiative_id: UUID) -> dict[str, Any]:
+        """One document with the initiative's events (as stored), decisions, diffs and the
+        chain links needed to verify it offline with tools/verify_audit_bundle.py."""
+        require_auditor(current_caller())
+        rt = runtime()
+        initiative = rt.app.initiative(initiative_id)
+        await_min_position()
+        events = []
+        with rt.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(ENTRIES)
+                .where(ENTRIES.c.aggregate_id == str(initiative_id))
+                .order_by(ENTRIES.c.position)
+            ).all()
+            for row in rows:
+                previous = (
+                    conn.execute(
+                        sa.select(ENTRIES.c.link_hash)
+                        .where(ENTRIES.c.position < row.position)
+                        .order_by(ENTRIES.c.position.desc())
+                        .limit(1)
+                    ).scalar()
+                    or chain.CHAIN_START
+                )
+                events.append(
+                    {
+                        "entry": entry(row),
+                        "previous_link": previous,
+                        "link": row.link_hash,
+                        "stored": stored_row(rt.app, int(row.position)),
+                    }
+                )
+            head = chain.digest(conn, ENTRIES)
+        at = head["at"]
+        return {
+            "initiative_id": str(initiative_id),
+            "version": initiative.version,
+            "generated_at": iso(datetime.now(UTC)),
+            "digest": {
+                **head,
+                "at": iso(at if at.tzinfo else at.replace(tzinfo=UTC)) if at is not None else None,
+            },
+            "events": events,
+            "decisions": [e["entry"] for e in events if e["entry"]["type"] in DECISIONS],
+            "diffs": [
+                {"version": e["entry"]["version"], "changes": e["entry"]["changes"]} for e in events
+            ],
+            "verify_with": "python3 tools/verify_audit_bundle.py bundle.json",
+        }
+
+
+def stored_row(app: Any, position: int) -> dict[str, Any] | None:
+    """The event at a position exactly as stored, its bytes in base64."""
+    rows = chain.raw_rows(app.recorder, position, position, 1)
+    if not rows:
+        return None
+    row = rows[0]
+    state = row["state"]
+    return {
+        "position": int(row["id"]),
+        "originator_id": chain.normal_id(row["originator_id"]),
+        "version": int(row["originator_version"]),
+        "topic": str(row["topic"]),
+        "state": base64.b64encode(bytes(state)).decode("ascii") if state is not None else None,
+    }
 
 
 @blp.route("/audit/digest")

@@ -477,3 +477,21 @@ class FeedEventSchema(Schema):
 class EventPageSchema(Schema):
     items = fields.List(fields.Nested(FeedEventSchema), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
+
+
+class AuditBundleSchema(Schema):
+    initiative_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    generated_at = fields.String(required=True)
+    digest = fields.Nested(DigestSchema, required=True)
+    events = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "entry (as in history), stored (position, originator_id, version, "
+            "topic, state in base64), previous_link, link"
+        },
+    )
+    decisions = fields.List(fields.Nested(AuditEntrySchema), required=True)
+    diffs = fields.List(fields.Dict(), required=True)
+    verify_with = fields.String(required=True)

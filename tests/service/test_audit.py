@@ -338,3 +338,44 @@ def test_an_unreadable_event_counts_as_changed(
     rows.run(f"UPDATE {rows.table} SET state = NULL WHERE {rows.id} = ?", 8)
     result = verify(story["auditor"])
     assert result["ok"] is False and result["first_bad_position"] == 8
+
+
+def test_an_audit_bundle_verifies_offline_and_shows_tampering(
+    world: World, story: dict[str, Any], tmp_path: Any
+) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    auditor: Client = story["auditor"]
+    bundle = ok(auditor.get(f"{path_of(story['initiative'])}/audit-bundle"))
+    assert [e["stored"]["version"] for e in bundle["events"]] == list(range(1, 8))
+    assert [d["type"] for d in bundle["decisions"]] == ["Submitted", "ReviewRecorded"]
+    script = Path(__file__).resolve().parents[2] / "tools" / "verify_audit_bundle.py"
+    saved = tmp_path / "bundle.json"
+    saved.write_text(json.dumps(bundle))
+    last = bundle["events"][-1]
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(saved),
+            "--digest-position",
+            str(last["stored"]["position"]),
+            "--digest-hash",
+            last["link"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.startswith("OK: 7 events")
+    bundle["events"][3]["stored"]["state"] = bundle["events"][2]["stored"]["state"]
+    saved.write_text(json.dumps(bundle))
+    run = subprocess.run(
+        [sys.executable, str(script), str(saved)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 1 and "TAMPERED" in run.stdout
+    assert str(bundle["events"][3]["stored"]["position"]) in run.stdout
