@@ -12,7 +12,8 @@ from typing import Any
 
 from domain.initiative import Initiative
 from domain.values import Caller, system_actor
-from projections.runner import VIEW_BY_NAME
+from projections import audit
+from projections.runner import LIVE, VIEW_BY_NAME
 from service.app import close_app, create_app
 from service.http import RUNTIME_KEY
 from service.runtime import Runtime
@@ -72,6 +73,21 @@ def raw_rate(rt: Runtime) -> tuple[int, float]:
         count += len(notifications)
         position = notifications[-1].id
     return count, count / (time.perf_counter() - started)
+
+
+def raw_read_rate(rt: Runtime) -> float:
+    """Reads every stored row as the verification does, without hashing or decoding."""
+    started = time.perf_counter()
+    position, count = 0, 0
+    while True:
+        rows = audit.raw_rows(rt.app.recorder, position + 1, 2**62, 5000)
+        if not rows:
+            break
+        for row in rows:
+            bytes(row["state"])
+        count += len(rows)
+        position = int(rows[-1]["id"])
+    return count / (time.perf_counter() - started)
 
 
 def p95_of_list(app: Any, token: str, requests: int = 200) -> tuple[float, float]:
@@ -137,6 +153,15 @@ def run(overrides: dict[str, Any], label: str, large: int) -> list[tuple[str, st
     rt.projector.rebuild(list(VIEW_BY_NAME.values()))
     all_seconds = time.perf_counter() - started
     views_rate, all_rate = events / views_seconds, events / all_seconds
+    read_rate = raw_read_rate(rt)
+    started = time.perf_counter()
+    with rt.engine.connect() as conn:
+        entries = LIVE["audit"]["entries"]
+        head = audit.digest(conn, entries)
+        verdict = audit.verify(rt.app, conn, entries, head["position"], head["head_hash"])
+    verify_seconds = time.perf_counter() - started
+    assert verdict["ok"] and verdict["checked"] == events, verdict
+    verify_rate = events / verify_seconds
     close_app(app)
 
     results += [
@@ -152,6 +177,12 @@ def run(overrides: dict[str, Any], label: str, large: int) -> list[tuple[str, st
             f"{all_rate:,.0f} events/s ({all_seconds:.1f} s)",
         ),
         (f"{label}: every view rebuild / raw", f"{all_rate / raw:.2f}"),
+        (f"{label}: raw read of the stored rows (no decoding)", f"{read_rate:,.0f} events/s"),
+        (
+            f"{label}: audit chain verification",
+            f"{verify_rate:,.0f} events/s ({verify_seconds:.1f} s)",
+        ),
+        (f"{label}: verification / raw read (target >= 0.5)", f"{verify_rate / read_rate:.2f}"),
         (f"{label}: live catch-up of {large - 1000:,} initiatives", f"{catch_up:.1f} s"),
         (
             f"{label}: list p50 / p95 at 1,000",
