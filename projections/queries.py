@@ -9,7 +9,7 @@ import base64
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -286,7 +286,7 @@ def inbox(conn: sa.Connection, caller: Caller, *, limit: int, cursor: str | None
 def _iso(moment: datetime | None, fallback: str) -> str:
     if moment is None:
         return fallback
-    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+    return iso(moment)
 
 
 def good_practices(

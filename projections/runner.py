@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from projections import tracking
 from projections.audit import AuditView
 from projections.initiatives import InitiativesView
 from projections.organisations import OrganisationsView
-from projections.view import View
+from projections.view import View, iso
 
 log = logging.getLogger("twinning.projections")
 
@@ -147,6 +147,8 @@ class Projector:
     def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
         """Follows the log until `stop` is set: LISTEN/NOTIFY on PostgreSQL, polling else."""
         listener = self._listener()
+        if listener is not None:
+            listener(0)  # LISTEN before the first catch-up, so no notification falls between
         try:
             while not stop.is_set():
                 try:
@@ -264,7 +266,10 @@ class PostgresListener:
     def __call__(self, timeout: float) -> None:
         try:
             if self.conn is None:
+                # Listening starts now: return at once so the runner catches up with what
+                # was recorded before, then waits for notifications.
                 self._connect()
+                return
             for _ in self.conn.notifies(timeout=timeout, stop_after=1):
                 break
         except Exception:  # the database went away: pause, reconnect on the next call
@@ -281,7 +286,7 @@ class PostgresListener:
 def _plain(value: Any) -> Any:
     # SQLite hands back naive datetimes, PostgreSQL aware ones: compare them as UTC text.
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+        return iso(value)
     return value
 
 

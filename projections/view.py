@@ -138,8 +138,14 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without a zone; everything stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with a Z, the API's one way of writing a moment."""
+    return aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -66,12 +66,11 @@ def require_auditor(caller: Caller) -> None:
 
 
 def entry(row: Any) -> dict[str, Any]:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
     return {
         "position": int(row.position),
         "version": int(row.version),
         "type": row.type,
-        "at": iso(at),
+        "at": iso(row.at),
         "actor": {
             "account_id": row.actor_account_id,
             "organisation_id": row.actor_organisation_id,
@@ -277,7 +276,7 @@ class AuditBundle(MethodView):
             "generated_at": iso(datetime.now(UTC)),
             "digest": {
                 **head,
-                "at": iso(at if at.tzinfo else at.replace(tzinfo=UTC)) if at is not None else None,
+                "at": iso(at) if at is not None else None,
             },
             "events": events,
             "decisions": [e["entry"] for e in events if e["entry"]["type"] in DECISIONS],
@@ -316,8 +315,6 @@ class Digest(MethodView):
         with runtime().engine.connect() as conn:
             head = chain.digest(conn, ENTRIES)
         at = head["at"]
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
         return {**head, "at": iso(at) if at is not None else None}
 
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,6 +22,8 @@ from sqlalchemy import (
     select,
     update,
 )
+
+from projections.view import aware
 
 metadata = MetaData()
 
@@ -46,11 +48,6 @@ TOKEN_BYTES = 32  # 256 bits of randomness
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored here is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -118,7 +115,7 @@ class Credentials:
             ).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             return None
-        if row.revoked_at is not None or _aware(row.expires_at) <= now:
+        if row.revoked_at is not None or aware(row.expires_at) <= now:
             return None
         return str(row.account_id)
 

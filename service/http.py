@@ -14,6 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from domain.values import Caller
+from projections.view import iso as iso_utc
 from service.errors import ApiProblem
 from service.runtime import Runtime
 
@@ -42,9 +43,7 @@ def now() -> datetime:
 
 
 def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso_utc(moment)
 
 
 def public(view: type[MethodView]) -> type[MethodView]:
