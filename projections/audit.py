@@ -277,8 +277,7 @@ def verify(
         links: dict[int, str | None] = {}
         link = previous
         for row in rows:
-            linker = _linker(row)
-            link = linker(link) if linker is not None else "unreadable"
+            link = _link(link, row) or "unreadable"
             links[int(row["id"])] = link
         last = conn.execute(
             sa.select(entries.c.position, entries.c.link_hash)
@@ -324,8 +323,7 @@ def _first_bad(
             return _bad(number if number is not None else stop, checked)  # inserted
         if number is None or number > expected.position:
             return _bad(int(expected.position), checked)  # removed
-        linker = _linker(row)
-        link_now = linker(previous) if linker is not None else None
+        link_now = _link(previous, row)
         if link_now != expected.link_hash:
             return _bad(number, checked)
         previous = link_now
@@ -361,27 +359,27 @@ def raw_rows(recorder: Any, start: int, stop: int, limit: int) -> list[Any]:
         return list(cursor.fetchall())
 
 
-def _linker(row: Any) -> Any:
+def _link(previous: str, row: Any) -> str | None:
+    """The link of a stored row after `previous`; None for a row that cannot be read."""
     try:
-        originator = row["originator_id"]
-        try:
-            originator = str(UUID(str(originator)))
-        except ValueError:
-            originator = str(originator)
-        args = (
+        return link_hash(
+            previous,
             int(row["id"]),
-            originator,
+            normal_id(row["originator_id"]),
             int(row["originator_version"]),
             str(row["topic"]),
             bytes(row["state"]),
         )
     except (TypeError, ValueError, KeyError):
-        return None  # an unreadable row: it can only count as changed
-    return lambda previous: link_hash(previous, *args)
+        return None
 
 
 def normal_id(value: Any) -> str:
     """An aggregate id as the chain hashes it: a UUID's canonical text."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, str) and len(value) == 36 and value[8] == "-":
+        return value
     try:
         return str(UUID(str(value)))
     except ValueError:
