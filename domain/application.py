@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -12,7 +12,6 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
-from eventsourcing.utils import get_topic
 
 from domain.account import Account, EmailIndex, normalise_email
 from domain.errors import (
@@ -429,15 +428,6 @@ class Twinning(Application[UUID]):
 
     def organisation(self, organisation_id: UUID) -> Organisation:
         return self._load(Organisation, organisation_id)
-
-    def organisations(self, after: int = 0, limit: int = 50) -> Iterator[tuple[int, Organisation]]:
-        """Organisations in registration order, from the notification log, after a position."""
-        topic = get_topic(Organisation.Registered)
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, topics=[topic], inclusive_of_start=False
-        )
-        for notification in notifications:
-            yield notification.id, self.organisation(UUID(str(notification.originator_id)))
 
     # ----------------------------------------------------------------- accounts
     def register_account(
