@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -101,21 +102,23 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     statement = str(sa.insert(table).compile(dialect=dialect))
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
     names = [column.name for column in columns]
+    converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+    pick = itemgetter(*names)
     if dialect.paramstyle == "qmark":
-        parameters: list[Any] = [
-            tuple(
-                process(row.get(name)) if process else row.get(name)
-                for name, process in zip(names, processors, strict=True)
-            )
-            for row in rows
-        ]
+        parameters: list[Any] = []
+        for row in rows:
+            values = pick(row) if len(names) > 1 else (pick(row),)
+            if converting:
+                values = list(values)
+                for i, process in converting:
+                    values[i] = process(values[i])
+            parameters.append(tuple(values))
     else:
-        converting = [(n, p) for n, p in zip(names, processors, strict=True) if p]
         parameters = []
         for row in rows:
-            values = {name: row.get(name) for name in names}
-            for name, process in converting:
-                values[name] = process(values[name])
+            values = dict(zip(names, pick(row) if len(names) > 1 else (pick(row),), strict=True))
+            for i, process in converting:
+                values[names[i]] = process(values[names[i]])
             parameters.append(values)
     conn.exec_driver_sql(statement, parameters)
 
