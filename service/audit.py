@@ -65,6 +65,17 @@ def require_auditor(caller: Caller) -> None:
         raise NotPermitted("Audit endpoints need the auditor or admin role.")
 
 
+def cursor_position(cursor: str) -> int:
+    """The position a page cursor continues after."""
+    try:
+        [after] = decode_cursor(cursor, 1)
+    except BadCursor as error:
+        raise InvalidFields({"cursor": [str(error)]}) from None
+    if not isinstance(after, int):
+        raise InvalidFields({"cursor": ["Invalid cursor."]})
+    return after
+
+
 def entry(row: Any) -> dict[str, Any]:
     return {
         "position": int(row.position),
@@ -161,11 +172,7 @@ class Entries(MethodView):
         await_min_position()
         conditions = _entry_conditions(query)
         if query.get("cursor"):
-            try:
-                [after] = decode_cursor(query["cursor"], 1)
-            except BadCursor as error:
-                raise InvalidFields({"cursor": [str(error)]}) from None
-            conditions.append(ENTRIES.c.position > int(after))
+            conditions.append(ENTRIES.c.position > cursor_position(query["cursor"]))
         statement = sa.select(ENTRIES).where(*conditions).order_by(ENTRIES.c.position)
         if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
             return _csv(statement)
@@ -351,10 +358,7 @@ class Events(MethodView):
         require_auditor(current_caller())
         after = query.get("after", 0)
         if query.get("cursor"):
-            try:
-                [after] = decode_cursor(query["cursor"], 1)
-            except BadCursor as error:
-                raise InvalidFields({"cursor": [str(error)]}) from None
+            after = cursor_position(query["cursor"])
         app = runtime().app
         limit = query["limit"]
         notifications = app.recorder.select_notifications(start=int(after) + 1, limit=limit + 1)

@@ -59,6 +59,25 @@ def call(
         return error.code, dict(error.headers), json.loads(raw) if raw else None
 
 
+def propose(base: str, token: str, title: str) -> dict[str, Any]:
+    status, _, body = call(
+        base,
+        "POST",
+        "/api/v1/initiatives",
+        {
+            "title": {"en": title},
+            "summary": {"en": "S"},
+            "original_language": "en",
+            "themes": ["youth"],
+            "level": "national",
+            "countries": ["IT"],
+        },
+        token,
+    )
+    assert status == 201, body
+    return dict(body)
+
+
 class Server:
     def __init__(self, env: dict[str, str], tmp: Path) -> None:
         self.port = free_port()
@@ -198,20 +217,7 @@ def test_many_clients_run_initiatives_through_gunicorn(server: Server) -> None:
         results = list(pool.map(lifecycle, range(16)))
     assert all(s == [201, 200, 200, 200, 200, 200] for s in results), results
     # Concurrent edits of one initiative across workers: all land, none twice.
-    status, _, body = call(
-        base,
-        "POST",
-        "/api/v1/initiatives",
-        {
-            "title": {"en": "Shared"},
-            "summary": {"en": "S"},
-            "original_language": "en",
-            "themes": ["youth"],
-            "level": "national",
-            "countries": ["IT"],
-        },
-        lead,
-    )
+    body = propose(base, lead, "Shared")
     path = f"/api/v1/initiatives/{body['id']}"
     edits = [
         {"expected_participants": 5},
@@ -229,20 +235,7 @@ def test_many_clients_run_initiatives_through_gunicorn(server: Server) -> None:
     assert final["expected_participants"] == 5 and final["target_groups"] == ["a"]
 
     # The projector started beside the API makes a new initiative visible within a second.
-    status, _, made = call(
-        base,
-        "POST",
-        "/api/v1/initiatives",
-        {
-            "title": {"en": "Visible soon"},
-            "summary": {"en": "S"},
-            "original_language": "en",
-            "themes": ["youth"],
-            "level": "national",
-            "countries": ["IT"],
-        },
-        lead,
-    )
+    made = propose(base, lead, "Visible soon")
     acknowledged = time.monotonic()
     while True:
         _, _, page = call(base, "GET", "/api/v1/initiatives?q=visible", token=lead)
