@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from eventsourcing.domain import Aggregate, event
 
@@ -700,7 +700,3 @@ def _check_base_version(base_version: int, current: int) -> None:
         raise InvalidFields(
             {"base_version": [f"Must be a version of this initiative (1 to {current})."]}
         )
-
-
-def initiative_id(value: str | UUID) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))

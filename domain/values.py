@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Any
 
@@ -203,8 +204,6 @@ def _list_of(
 def is_iso_date(value: Any) -> bool:
     if not isinstance(value, str) or not _DATE.match(value):
         return False
-    from datetime import date
-
     try:
         date.fromisoformat(value)
     except ValueError:

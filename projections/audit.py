@@ -233,9 +233,6 @@ class AuditView(View):
         raise NotImplementedError("the audit view appends entries; see apply()")
 
 
-ENTRIES_KEY = "entries"
-
-
 def digest(conn: sa.Connection, entries: sa.Table) -> dict[str, Any]:
     """The head of the chain: its position, link hash and the time of that event."""
     row = conn.execute(

@@ -121,10 +121,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
         return send_from_directory(swagger_ui_path, filename)
 
-    @app.teardown_appcontext
-    def _noop(_exc: BaseException | None) -> None:
-        return None
-
     return app
 
 

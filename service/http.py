@@ -6,13 +6,14 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from domain.application import utcnow
 from domain.values import Caller
 from projections.view import iso as iso_utc
 from service.errors import ApiProblem
@@ -39,7 +40,8 @@ def runtime(app: Flask | None = None) -> Runtime:
 
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The one clock of the service: the application's."""
+    return utcnow()
 
 
 def iso(moment: datetime | None) -> str | None:

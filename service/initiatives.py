@@ -126,9 +126,8 @@ class Initiatives(MethodView):
         language, sorting and keyset pagination."""
         current_caller()
         await_min_position()
-        for key in ("organisation_id",):
-            if key in query:
-                query[key] = str(query[key])
+        if "organisation_id" in query:
+            query["organisation_id"] = str(query["organisation_id"])
         return page_of(queries.list_initiatives, **query)
 
     @blp.arguments(ProposeSchema)

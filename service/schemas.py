@@ -277,10 +277,6 @@ class ThemeListSchema(Schema):
     items = fields.List(fields.Nested(ThemeSchema), required=True)
 
 
-class HealthSchema(Schema):
-    status = fields.String(required=True)
-
-
 # ------------------------------------------------------------------------- read views
 SORT_CHOICES = ["-updated_at", "updated_at", "-created_at", "created_at", "title", "-title"]
 
