@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -41,6 +43,8 @@ REBUILD_BATCH = 5000
 # Without a NOTIFY, look anyway this often (a missed notification costs at most this).
 LISTEN_TIMEOUT = 2.0
 ANALYZE_AFTER = 20_000  # events applied in one catch-up
+# A standby projector tries for the leases it lacks this often.
+LEASE_RETRY = 1.0
 
 
 @dataclass(frozen=True)
@@ -144,27 +148,61 @@ class Projector:
                     conn.execute(sa.text(f'ANALYZE "{table.name}"'))
 
     # --------------------------------------------------------------------- live
-    def run(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
-        """Follows the log until `stop` is set: LISTEN/NOTIFY on PostgreSQL, polling else."""
+    def run(
+        self,
+        stop: threading.Event,
+        poll_interval: float = 0.1,
+        views: list[View] | None = None,
+        on_change: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """Follows the log until `stop` is set: LISTEN/NOTIFY on PostgreSQL, polling else.
+
+        On PostgreSQL several projectors may run: each view is applied only by the one
+        holding its advisory lock (`Leases`); the others stand by and take over within
+        `LEASE_RETRY` seconds when it dies. Exactly-once does not rest on the lock: the
+        positions are locked and advanced in each batch's transaction either way.
+        """
+        wanted = views or VIEWS
+        leases = self._leases(wanted)
         listener = self._listener()
         if listener is not None:
             listener(0)  # LISTEN before the first catch-up, so no notification falls between
+        active: list[View] = wanted
+        reported: list[str] | None = None  # the views this process was last active for
         try:
             while not stop.is_set():
+                if leases is not None:
+                    active = leases.acquire()
+                    names = [v.name for v in active]
+                    if names != reported:
+                        reported = names
+                        log.info("active for views: %s", ", ".join(names) or "none")
+                        if on_change is not None:
+                            on_change(names)
+                    if not active:
+                        stop.wait(LEASE_RETRY)
+                        continue
                 try:
-                    self.catch_up()
+                    self.catch_up(active)
                 except Exception:  # keep following: the database may come back
                     log.exception("projection batch failed; retrying")
                     stop.wait(1.0)
                     continue
                 if listener is not None:
-                    listener(LISTEN_TIMEOUT)
+                    standing_by = len(active) < len(wanted)
+                    listener(LEASE_RETRY if standing_by else LISTEN_TIMEOUT)
                 else:
                     stop.wait(poll_interval)
         finally:
-            close = getattr(listener, "close", None)
-            if close is not None:
-                close()
+            for resource in (listener, leases):
+                close = getattr(resource, "close", None)
+                if close is not None:
+                    close()
+
+    def _leases(self, views: list[View]) -> Leases | None:
+        if getattr(self.app.recorder, "channel_name", None) is None:
+            return None  # SQLite: one writer at a time anyway; positions keep it exact
+        return Leases(self.app, views)
 
     def _listener(self) -> Any:
         channel = getattr(self.app.recorder, "channel_name", None)
@@ -258,6 +296,80 @@ class Projector:
                 return False
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.2)
+
+
+class Leases:
+    """Session-level PostgreSQL advisory locks, one a view, held on a dedicated connection.
+
+    The process holding a view's lock is its active projector. When the process or its
+    connection dies, PostgreSQL releases the lock and a standby takes it on its next try.
+    """
+
+    def __init__(self, app: Twinning, views: list[View]) -> None:
+        self.app = app
+        self.views = views
+        self.conn: Any = None
+        self.held: set[str] = set()
+
+    @staticmethod
+    def key(schema: str, view: str) -> int:
+        digest = hashlib.sha256(f"twinning-projector:{schema}:{view}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _schema(self) -> str:
+        return str(self.app.env.get("POSTGRES_SCHEMA") or "public")
+
+    def acquire(self) -> list[View]:
+        """Keeps the locks held, tries for the others; returns the views held now."""
+        try:
+            if self.conn is None or self.conn.closed:
+                import psycopg
+
+                self.held.clear()
+                self.conn = psycopg.connect(
+                    autocommit=True,
+                    application_name=f"twinning-projector {socket.gethostname()} {os.getpid()}",
+                    **_connection_kwargs(self.app),
+                )
+            else:
+                self.conn.execute("SELECT 1")  # a lost connection means lost locks
+            for view in self.views:
+                if view.name in self.held:
+                    continue
+                key = self.key(self._schema(), view.name)
+                row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                if row and row[0]:
+                    self.held.add(view.name)
+        except Exception as error:  # the database went away: hold nothing until it is back
+            log.warning("projector leases lost: %s", type(error).__name__)
+            self.close()
+        return [view for view in self.views if view.name in self.held]
+
+    def close(self) -> None:
+        self.held.clear()
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+
+
+def holders(engine: sa.Engine, schema: str) -> dict[str, str]:
+    """Which projector process holds each view's lease (PostgreSQL; empty on SQLite)."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    keys = {Leases.key(schema, view.name): view.name for view in VIEWS}
+    query = sa.text(
+        "SELECT ((l.classid::bigint << 32) | l.objid::bigint) AS key, a.application_name"
+        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    )
+    found = {}
+    with engine.connect() as conn:
+        for key, name in conn.execute(query):
+            signed = key - 2**64 if key >= 2**63 else key
+            if signed in keys:
+                found[keys[signed]] = name
+    return found
 
 
 class PostgresListener:

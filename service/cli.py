@@ -174,8 +174,19 @@ def demo(password: str) -> None:
     type=float,
     help="Seconds between looks at the event store on SQLite.",
 )
-def project(poll_interval: float) -> None:
-    """Run the projector: keep every read view up to date with the event store."""
+@click.option(
+    "--view",
+    "names",
+    multiple=True,
+    type=click.Choice(sorted(VIEW_BY_NAME)),
+    help="Project only this view (repeat for several; default: every view).",
+)
+def project(poll_interval: float, names: tuple[str, ...]) -> None:
+    """Run the projector: keep the read views up to date with the event store.
+
+    On PostgreSQL several projectors may run for high availability: an advisory lock makes
+    one active per view, and a standby takes over within seconds when it dies.
+    """
     settings = load_settings()
     rt = open_runtime(settings)
     stop = threading.Event()
@@ -183,11 +194,15 @@ def project(poll_interval: float) -> None:
     def halt(_signum: int, _frame: object) -> None:
         stop.set()
 
+    def changed(active: list[str]) -> None:
+        click.echo(f"twinning: active for {', '.join(active) or 'no view (standing by)'}", err=True)
+
     signal.signal(signal.SIGTERM, halt)
     signal.signal(signal.SIGINT, halt)
     click.echo(f"twinning: projecting {settings.database.describe()}", err=True)
+    views = [VIEW_BY_NAME[name] for name in names] or None
     try:
-        rt.projector.run(stop, poll_interval=poll_interval)
+        rt.projector.run(stop, poll_interval=poll_interval, views=views, on_change=changed)
     finally:
         rt.close()
 
