@@ -1,21 +1,73 @@
-"""gunicorn settings: workers and threads from the environment; the app is built per worker."""
+"""gunicorn settings, read from the TWINNING_* environment (validated: a wrong value stops the
+start with one line). The application is built in each worker after the fork (no preload), so
+every worker opens its own database pools."""
 
 import os
+import sys
+import tempfile
+from pathlib import Path
 
-bind = os.environ.get("TWINNING_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("TWINNING_WORKERS", "2"))
-threads = int(os.environ.get("TWINNING_THREADS", "4"))
+from service.config import ConfigError, Settings
+
+try:
+    _settings = Settings.from_env()
+except ConfigError as error:
+    print(f"twinning: configuration error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+bind = _settings.bind
+workers = _settings.workers
+threads = _settings.threads
 worker_class = "gthread"
-# No preload: each worker opens its own database pools after the fork.
 preload_app = False
-timeout = int(os.environ.get("TWINNING_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("TWINNING_GRACEFUL_TIMEOUT", "20"))
+timeout = _settings.timeout
+# On SIGTERM a worker finishes the requests it has (up to this long) before it exits.
+graceful_timeout = _settings.graceful_timeout
 keepalive = 5
-max_requests = int(os.environ.get("TWINNING_MAX_REQUESTS", "0"))
+max_requests = _settings.max_requests
 max_requests_jitter = 50 if max_requests else 0
-accesslog = os.environ.get("TWINNING_ACCESS_LOG", "-") or None
+# The application logs every request as JSON (method, route, status, duration, request id,
+# actor); gunicorn's own access log is off unless TWINNING_ACCESS_LOG names a file or "-".
+accesslog = _settings.access_log or None
 errorlog = "-"
+loglevel = _settings.log_level.lower()
 limit_request_line = 8190
+if _settings.log_format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "service.observability.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": _settings.log_level.upper()},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {
+                "handlers": ["stderr"],
+                "level": "INFO" if accesslog else "CRITICAL",
+                "propagate": False,
+            },
+        },
+    }
+
+# Metrics: every worker writes its counters to files here, any worker sums them on /metrics.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if not _metrics_dir:
+    _metrics_dir = tempfile.mkdtemp(prefix="twinning-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_starting(server):
+    """Counters start from zero with the master: clear what an earlier run left."""
+    folder = Path(_metrics_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
 
 
 def post_worker_init(worker):
@@ -23,3 +75,9 @@ def post_worker_init(worker):
     from service.http import runtime
 
     runtime(worker.wsgi)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

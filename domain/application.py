@@ -11,7 +11,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from domain.account import Account, EmailIndex, normalise_email
 from domain.errors import (
@@ -85,12 +85,18 @@ class Twinning(Application[UUID]):
     ) -> None:
         self.snapshotting_intervals = {Initiative: snapshot_interval}  # type: ignore[misc]
         self.clock = clock
+        # Called with the types of the events each save recorded (metrics hang here).
+        self.on_recorded: Callable[[list[str]], None] | None = None
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
         transcoder.register(EnumAsValue(State))
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        if self.on_recorded is not None:
+            self.on_recorded([type(r.domain_event).__qualname__ for r in recordings])
 
     # ------------------------------------------------------------------ helpers
     def _load(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask, Response, redirect, request, send_from_directory
+from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import (
     audit,
@@ -15,6 +16,8 @@ from service import (
     errors,
     health,
     initiatives,
+    metrics,
+    observability,
     organisations,
     themes,
     users,
@@ -25,6 +28,14 @@ from service.errors import ApiProblem
 from service.http import RUNTIME_KEY, request_id
 
 MAX_BODY = 1024 * 1024
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "X-Min-Position",
+    "X-Request-Id",
+]
+CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Position", "X-Request-Id"]
 JSON_TYPES = ("application/json",)
 
 
@@ -57,17 +68,10 @@ def _check_body() -> None:
         raise ApiProblem(400, "The request body is not valid JSON in UTF-8.") from None
 
 
-def _log_setup(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-
-
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Builds the WSGI application; the database is opened on first use, per process."""
     settings = Settings.from_env(overrides=overrides)
-    _log_setup(settings)
+    observability.configure_logging(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.config.update(
         TWINNING_SETTINGS=settings,
@@ -95,12 +99,26 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             "security": [{"bearerAuth": []}],
         },
     )
+    if settings.trusted_proxies:
+        # Behind N reverse proxies: the client's address, scheme and host come from their
+        # X-Forwarded-* headers (login limits are per client address).
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     errors.register(app)
+    observability.init_app(app)
+    if settings.cors_allowed():
+        CORS(
+            app,
+            origins=settings.cors_allowed(),
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     auth.init_app(app)
     app.before_request(_check_body)
 
     api = TwinningApi(app)
-    for module in (auth, organisations, users, initiatives, themes, health, audit):
+    for module in (auth, organisations, users, initiatives, themes, health, audit, metrics):
         api.register_blueprint(module.blp)
     for blueprint in views.BLUEPRINTS:
         api.register_blueprint(blueprint)

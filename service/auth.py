@@ -12,12 +12,13 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 from limits import parse_many
-from limits.storage import MemoryStorage
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import NotFound
 from service.errors import ApiProblem
 from service.http import current_caller, documents, iso, now, public, request_id, runtime
+from service.metrics import scraper_token
 from service.schemas import LoginSchema, TokenSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Bearer tokens.")
@@ -28,8 +29,8 @@ LIMITER_KEY = "twinning.login_limits"
 class LoginLimits:
     """Login attempts per email and per client address, in moving windows."""
 
-    def __init__(self, per_email: str, per_address: str) -> None:
-        self.storage = MemoryStorage()
+    def __init__(self, per_email: str, per_address: str, storage: str = "memory://") -> None:
+        self.storage = storage_from_string(storage)
         self.window = MovingWindowRateLimiter(self.storage)
         self.per_email = parse_many(per_email) if per_email else []
         self.per_address = parse_many(per_address) if per_address else []
@@ -81,6 +82,11 @@ class CurrentToken(MethodView):
 def authenticate() -> None:
     """Finds the caller from the bearer token; refuses non-public views without one."""
     request_id()
+    if request.method == "OPTIONS":
+        return  # CORS preflight: answered with headers only, no data
+    if scraper_token() is not None:
+        g.scraper = True
+        return
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
@@ -118,7 +124,9 @@ def _is_public() -> bool:
 def init_app(app: Flask) -> None:
     settings = app.config["TWINNING_SETTINGS"]
     app.extensions[LIMITER_KEY] = LoginLimits(
-        settings.login_limit_per_email, settings.login_limit_per_address
+        settings.login_limit_per_email,
+        settings.login_limit_per_address,
+        settings.rate_limit_storage,
     )
     if settings.rate_limit:
         # Every request but health checks counts against the global per-address limit.
@@ -126,7 +134,7 @@ def init_app(app: Flask) -> None:
             get_remote_address,
             app=app,
             default_limits=[settings.rate_limit],
-            storage_uri="memory://",
+            storage_uri=settings.rate_limit_storage,
             headers_enabled=True,
         )
     app.before_request(authenticate)

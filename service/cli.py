@@ -22,6 +22,7 @@ from rich.progress import (
 from domain.errors import DuplicateEmail, InvalidFields
 from projections.runner import VIEW_BY_NAME
 from service.config import ConfigError, Settings
+from service.observability import configure_logging
 from service.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,10 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def load_settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except ConfigError as error:
         click.echo(f"twinning: configuration error: {error}", err=True)
         sys.exit(2)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def open_runtime(settings: Settings) -> Runtime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -14,14 +15,22 @@ class ConfigError(Exception):
     """A setting with a value the service cannot use; the message names it and says why."""
 
 
-def _positive_int(name: str, raw: str) -> int:
+def _whole_number(name: str, raw: str, least: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    if value < least:
+        raise ConfigError(f"{name}={raw!r} must be at least {least}")
     return value
+
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$|^unix:/.+$")
+# Where rate-limit counters live (the `limits` library's storage URIs): memory:// is per process.
+LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "memcached")
+# Variables read by the test suite and the benchmarks, not by the service.
+NOT_SETTINGS = {"TWINNING_TEST_POSTGRES_URL", "TWINNING_STATEFUL_EXAMPLES"}
 
 
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
@@ -50,12 +59,28 @@ class Settings:
     login_limit_per_email: str = "10/minute"
     login_limit_per_address: str = "100/minute"
     rate_limit: str = ""
+    rate_limit_storage: str = "memory://"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     projection_batch: int = 2000
     pool_size: int = 5
-    max_overflow: int = 10
+    max_overflow: int = field(default=10, metadata={"least": 0})
     log_level: str = "INFO"
+    log_format: str = "json"
+    metrics_token: str = field(default="", repr=False)
+    cors_origins: str = ""
+    trusted_proxies: int = field(default=0, metadata={"least": 0})
+    # gunicorn (deploy/gunicorn.conf.py)
+    bind: str = "127.0.0.1:8000"
+    workers: int = 2
+    threads: int = 4
+    timeout: int = 30
+    graceful_timeout: int = 20
+    max_requests: int = field(default=0, metadata={"least": 0})
+    access_log: str = ""
+
+    def cors_allowed(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def database(self) -> Database:
@@ -66,6 +91,12 @@ class Settings:
         cls, environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
     ) -> Settings:
         environ = dict(os.environ if environ is None else environ)
+        known = {f"TWINNING_{f.name.upper()}" for f in fields(cls)} | NOT_SETTINGS
+        for key in sorted(environ):
+            if key.startswith("TWINNING_") and key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(f"{key} is not a setting{hint}")
         values: dict[str, Any] = {}
         for f in fields(cls):
             key = f"TWINNING_{f.name.upper()}"
@@ -73,7 +104,7 @@ class Settings:
                 continue
             raw = environ[key]
             if f.type == "int":
-                values[f.name] = _positive_int(key, raw)
+                values[f.name] = _whole_number(key, raw, f.metadata.get("least", 1))
             elif f.type == "Path":
                 values[f.name] = Path(raw)
             elif f.name.endswith("limit") or "limit_per" in f.name:
@@ -85,6 +116,28 @@ class Settings:
             raise ConfigError(
                 f"TWINNING_LOG_LEVEL={settings.log_level!r} must be DEBUG, INFO, WARNING or ERROR"
             )
+        scheme = settings.rate_limit_storage.partition("://")[0]
+        if "://" not in settings.rate_limit_storage or scheme not in LIMIT_STORAGES:
+            raise ConfigError(
+                f"TWINNING_RATE_LIMIT_STORAGE must start with one of "
+                f"{', '.join(s + '://' for s in LIMIT_STORAGES)}"
+            )
+        if settings.log_format not in ("json", "text"):
+            raise ConfigError(f"TWINNING_LOG_FORMAT={settings.log_format!r} must be json or text")
+        for origin in settings.cors_allowed():
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ConfigError(
+                    f"TWINNING_CORS_ORIGINS: {origin!r} is not an origin such as "
+                    "https://partners.example.eu (scheme and host, no path)"
+                )
+        if settings.metrics_token and len(settings.metrics_token) < 16:
+            raise ConfigError("TWINNING_METRICS_TOKEN must have at least 16 characters")
+        if not _BIND.match(settings.bind):
+            raise ConfigError(
+                f"TWINNING_BIND={settings.bind!r} must be HOST:PORT or unix:/path/to/socket"
+            )
+        if settings.admin_email and "@" not in settings.admin_email:
+            raise ConfigError(f"TWINNING_ADMIN_EMAIL={settings.admin_email!r} is not an email")
         if bool(settings.admin_email) != bool(settings.admin_password):
             raise ConfigError(
                 "TWINNING_ADMIN_EMAIL and TWINNING_ADMIN_PASSWORD must be set together"

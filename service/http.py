@@ -17,6 +17,7 @@ from domain.application import utcnow
 from domain.values import Caller
 from projections.view import iso as iso_utc
 from service.errors import ApiProblem
+from service.observability import record_events
 from service.runtime import Runtime
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ def runtime(app: Flask | None = None) -> Runtime:
             built = app.extensions.get(RUNTIME_KEY)
             if built is None:
                 built = Runtime(app.config["TWINNING_SETTINGS"])
+                built.app.on_recorded = record_events
                 built.bootstrap_admin()
                 app.extensions[RUNTIME_KEY] = built
     return built

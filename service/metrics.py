@@ -1,0 +1,46 @@
+"""`GET /metrics`: Prometheus text for the scraper (metrics token) or an admin or auditor."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Response, current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from domain.values import Role
+from service.errors import ApiProblem
+from service.http import current_caller, documents, runtime
+from service.observability import exposition
+
+blp = Blueprint("metrics", __name__, url_prefix="", description="Prometheus metrics.")
+
+
+def is_metrics_token(token: str) -> bool:
+    """Whether `token` is the configured scraper token (compared in constant time)."""
+    expected = current_app.config["TWINNING_SETTINGS"].metrics_token
+    return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def scraper_token() -> str | None:
+    """The bearer token of a request to /metrics when it is the scraper's."""
+    if request.endpoint != "metrics.Metrics":
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and is_metrics_token(token) else None
+
+
+@blp.route("/metrics")
+class Metrics(MethodView):
+    @documents(blp, 401, 403)
+    @blp.response(200, content_type="text/plain")
+    def get(self) -> Response:
+        """Request counts and latencies by route and status, commands by type and outcome,
+        events recorded, each view's position and lag. Send the `TWINNING_METRICS_TOKEN` as
+        a bearer token, or an admin's or auditor's."""
+        if not g.get("scraper"):
+            caller = current_caller()
+            if not (caller.has(Role.ADMIN) or caller.has(Role.AUDITOR)):
+                raise ApiProblem(403, "Metrics need the metrics token, or an admin or auditor.")
+        return exposition(runtime())

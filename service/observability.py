@@ -1,0 +1,203 @@
+"""Metrics (Prometheus; multiprocess mode under gunicorn) and structured JSON logs.
+
+Under gunicorn every worker writes its counters to files in `PROMETHEUS_MULTIPROC_DIR`
+(set by `deploy/gunicorn.conf.py` and `twinning serve` before the workers start) and any worker
+answers `/metrics` with the sum. The projection lag is read from the database at scrape time.
+Logs are one JSON object a line, with the request id and the acting account; no header, body
+or query string is ever logged, so no password or token can reach a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter(
+    "twinning_http_requests",
+    "HTTP requests answered, by method, route and status.",
+    ["method", "endpoint", "status"],
+)
+LATENCY = Histogram(
+    "twinning_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method, route and status.",
+    ["method", "endpoint", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+COMMANDS = Counter(
+    "twinning_commands",
+    "Commands (requests that change state), by command and outcome.",
+    ["command", "outcome"],
+)
+EVENTS = Counter(
+    "twinning_events_recorded",
+    "Events recorded in the event store by this service, by event type.",
+    ["type"],
+)
+
+log = logging.getLogger("twinning.requests")
+
+
+def record_events(types: list[str]) -> None:
+    for event_type in types:
+        EVENTS.labels(event_type).inc()
+
+
+def outcome_of(status: int) -> str:
+    if status < 400:
+        return "ok"
+    return {409: "conflict", 412: "stale", 429: "limited"}.get(
+        status, "error" if status >= 500 else "refused"
+    )
+
+
+class ProjectionCollector(Collector):
+    """Each view's position and lag, and the event store's head, read when scraped."""
+
+    def __init__(self, rt: Any) -> None:
+        self.rt = rt
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        head = self.rt.projector.head()
+        positions = self.rt.projector.positions()
+        yield GaugeMetricFamily(
+            "twinning_event_store_head_position",
+            "The position of the last event recorded in the event store.",
+            value=head,
+        )
+        position = GaugeMetricFamily(
+            "twinning_projection_position", "The last position a view has applied.", labels=["view"]
+        )
+        lag = GaugeMetricFamily(
+            "twinning_projection_lag_events",
+            "Events recorded but not yet applied to a view.",
+            labels=["view"],
+        )
+        for name, at in sorted(positions.items()):
+            position.add_metric([name], at)
+            lag.add_metric([name], max(0, head - at))
+        yield position
+        yield lag
+
+
+def exposition(rt: Any) -> Response:
+    """The Prometheus text of this service: every process's counters and the live lag."""
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    lag = CollectorRegistry()
+    lag.register(ProjectionCollector(rt))
+    return Response(body + generate_latest(lag), content_type=CONTENT_TYPE_LATEST)
+
+
+# ---------------------------------------------------------------------------- requests
+def _started() -> None:
+    g.started = time.perf_counter()
+
+
+def _finished(response: Response) -> Response:
+    started = g.get("started")
+    if started is None:
+        return response
+    elapsed = time.perf_counter() - started
+    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    status = response.status_code
+    REQUESTS.labels(request.method, endpoint, str(status)).inc()
+    LATENCY.labels(request.method, endpoint, str(status)).observe(elapsed)
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.url_rule is not None:
+        COMMANDS.labels(f"{request.method} {endpoint}", outcome_of(status)).inc()
+    log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        status,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "route": endpoint,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+        },
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Times and counts every request; registered before authentication so that refusals
+    count too."""
+    app.before_request(_started)
+    app.after_request(_finished)
+
+
+# -------------------------------------------------------------------------------- logs
+CONTEXT_FIELDS = ("method", "path", "route", "status", "duration_ms", "view", "views", "pid")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, request id, actor, fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if has_request_context():
+            entry["request_id"] = g.get("request_id")
+            caller = g.get("caller")
+            if caller is not None:
+                entry["actor"] = {
+                    "account_id": caller.account_id,
+                    "organisation_id": caller.organisation_id,
+                    "roles": sorted(caller.roles),
+                }
+        for key in CONTEXT_FIELDS:
+            if key in record.__dict__:
+                entry[key] = record.__dict__[key]
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure_logging(level: str, form: str) -> None:
+    """Sends every log line to stderr, as JSON (default) or as plain text."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if form == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        # Replace plain stream handlers (gunicorn's, an earlier call's); keep others, such
+        # as a test runner's capture.
+        if type(existing) is logging.StreamHandler:
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())

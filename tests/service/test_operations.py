@@ -1,0 +1,232 @@
+"""Operations: /metrics, structured logs without secrets, CORS, trusted proxies, settings."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.app import close_app, create_app
+from service.config import ConfigError, Settings
+from service.observability import JsonFormatter
+from tests.conftest import FAST_HASHING
+from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, problem, proposal
+
+SCRAPER = "a-scraper-token-of-some-length"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def value(found: dict[Any, float], name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+@pytest.fixture
+def ops_app(backend: dict[str, Any]) -> Iterator[Flask]:
+    flask_app = create_app(
+        {
+            **backend,
+            **FAST_HASHING,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": PASSWORD,
+            "metrics_token": SCRAPER,
+            "cors_origins": "https://partners.example.eu, http://localhost:5173",
+            "trusted_proxies": 1,
+            "login_limit_per_address": "3/minute",
+        }
+    )
+    yield flask_app
+    close_app(flask_app)
+
+
+def test_metrics_count_requests_commands_events_and_lag(ops_app: Flask) -> None:
+    world = World(ops_app)
+    scrape = {"Authorization": f"Bearer {SCRAPER}"}
+    before = samples(world.anonymous.get("/metrics", headers=scrape).get_data(as_text=True))
+    lead = world.partner()
+    body = world.propose(lead)
+    problem(lead.post(f"/api/v1/initiatives/{body['id']}/submit", version=body["version"]), 409)
+    response = world.anonymous.get("/metrics", headers=scrape)
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    after = samples(response.get_data(as_text=True))
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    propose = "POST /api/v1/initiatives"
+    submit = "POST /api/v1/initiatives/<uuid:initiative_id>/submit"
+    assert grew("twinning_commands_total", command=propose, outcome="ok") == 1
+    assert grew("twinning_commands_total", command=submit, outcome="conflict") == 1
+    assert grew("twinning_events_recorded_total", type="Initiative.Proposed") == 1
+    route = {"method": "POST", "endpoint": "/api/v1/initiatives", "status": "201"}
+    assert grew("twinning_http_requests_total", **route) == 1
+    assert grew("twinning_http_request_duration_seconds_count", **route) == 1
+    head = value(after, "twinning_event_store_head_position")
+    assert head >= 1
+    for view in ("organisations", "initiatives", "audit"):
+        lag = value(after, "twinning_projection_lag_events", view=view)
+        position = value(after, "twinning_projection_position", view=view)
+        assert lag == head - position and lag > 0  # nothing projected in this test yet
+    world.project()
+    caught_up = samples(world.anonymous.get("/metrics", headers=scrape).get_data(as_text=True))
+    assert value(caught_up, "twinning_projection_lag_events", view="initiatives") == 0
+
+
+def test_metrics_need_the_scraper_token_or_an_admin_or_auditor(ops_app: Flask) -> None:
+    world = World(ops_app)
+    problem(world.anonymous.get("/metrics"), 401)
+    problem(world.anonymous.get("/metrics", headers={"Authorization": "Bearer wrong-token"}), 401)
+    problem(world.partner().get("/metrics"), 403)
+    assert world.admin.get("/metrics").status_code == 200
+    auditor = world.account(world.organisation(type_="other"), "auditor")
+    assert auditor.get("/metrics").status_code == 200
+    # The scraper token is good for /metrics only.
+    problem(
+        world.anonymous.get("/api/v1/users/me", headers={"Authorization": f"Bearer {SCRAPER}"}),
+        401,
+    )
+
+
+def test_logs_are_json_with_request_id_and_actor_and_no_secrets(ops_app: Flask) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        world = World(ops_app)
+        new_password = "another secret passphrase"
+        account = world.admin.post(
+            "/api/v1/users",
+            {
+                "email": "secretive@twinning.test",
+                "name": "S",
+                "password": new_password,
+                "organisation_id": world.organisation(),
+                "roles": ["partner"],
+            },
+        )
+        assert account.status_code == 201
+        partner = world.login("secretive@twinning.test", new_password)
+        response = partner.post("/api/v1/initiatives", proposal())
+        assert response.status_code == 201
+        world.anonymous.post(
+            "/api/v1/auth/tokens", json={"email": ADMIN_EMAIL, "password": "a wrong password"}
+        )
+    finally:
+        root.removeHandler(handler)
+    text = stream.getvalue()
+    for secret in (PASSWORD, new_password, "a wrong password", world.admin.token, partner.token):
+        assert secret and secret not in text
+    entries = [json.loads(line) for line in text.splitlines()]
+    mine = [e for e in entries if e.get("request_id") == response.headers["X-Request-Id"]]
+    assert mine, entries
+    [line] = [e for e in mine if e["logger"] == "twinning.requests"]
+    assert line["status"] == 201 and line["method"] == "POST"
+    assert line["route"] == "/api/v1/initiatives"
+    assert line["actor"]["account_id"] == partner.id
+    assert line["actor"]["roles"] == ["partner"]
+    assert line["time"].endswith("Z")
+
+
+def test_cors_answers_allowed_origins_only(ops_app: Flask) -> None:
+    world = World(ops_app)
+    preflight = world.anonymous.request(
+        "OPTIONS",
+        "/api/v1/initiatives",
+        headers={
+            "Origin": "https://partners.example.eu",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Authorization, If-Match, Content-Type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://partners.example.eu"
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "if-match" in allowed
+    answer = world.admin.get("/api/v1/themes", headers={"Origin": "http://localhost:5173"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "X-Position" in answer.headers["Access-Control-Expose-Headers"]
+    other = world.admin.get("/api/v1/themes", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    # A preflight reveals nothing: an OPTIONS request to a protected route carries no data.
+    assert not preflight.get_data()
+
+
+def test_without_cors_origins_no_cors_headers(world: World) -> None:
+    answer = world.admin.get("/api/v1/themes", headers={"Origin": "https://partners.example.eu"})
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_login_limits_use_the_forwarded_client_address(ops_app: Flask) -> None:
+    world = World(ops_app)
+    attempt = {"email": "nobody@twinning.test", "password": "wrong password 1"}
+
+    def login(address: str) -> int:
+        return world.http.post(
+            "/api/v1/auth/tokens", json=attempt, headers={"X-Forwarded-For": address}
+        ).status_code
+
+    assert [login("203.0.113.7") for _ in range(4)] == [401, 401, 401, 429]
+    assert login("198.51.100.20") == 401  # another client behind the same proxy
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"TWINNING_WORKRES": "4"},
+            "TWINNING_WORKRES is not a setting (did you mean TWINNING_WORKERS?)",
+        ),
+        ({"TWINNING_WORKERS": "0"}, "TWINNING_WORKERS='0' must be at least 1"),
+        ({"TWINNING_THREADS": "many"}, "not a whole number"),
+        ({"TWINNING_LOG_FORMAT": "xml"}, "must be json or text"),
+        ({"TWINNING_CORS_ORIGINS": "https://ok.eu,ftp://x"}, "'ftp://x' is not an origin"),
+        ({"TWINNING_CORS_ORIGINS": "https://ok.eu/path"}, "no path"),
+        ({"TWINNING_METRICS_TOKEN": "short"}, "at least 16 characters"),
+        ({"TWINNING_BIND": "8000"}, "HOST:PORT"),
+        ({"TWINNING_RATE_LIMIT_STORAGE": "sql://x"}, "TWINNING_RATE_LIMIT_STORAGE"),
+        ({"TWINNING_ADMIN_EMAIL": "nobody", "TWINNING_ADMIN_PASSWORD": "x" * 12}, "not an email"),
+        ({"TWINNING_DATABASE_URL": "postgresql://h:99999/db"}, "invalid port"),
+        (
+            {"TWINNING_DATABASE_SCHEMA": "Bad-Name", "TWINNING_DATABASE_URL": "postgresql://h/d"},
+            "SQL identifier",
+        ),
+    ],
+)
+def test_every_setting_is_validated(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(environ=environ)
+    assert message in str(raised.value)
+
+
+def test_good_settings_are_taken() -> None:
+    settings = Settings.from_env(
+        environ={
+            "TWINNING_MAX_OVERFLOW": "0",
+            "TWINNING_MAX_REQUESTS": "0",
+            "TWINNING_BIND": "[::1]:9000",
+            "TWINNING_CORS_ORIGINS": "*",
+            "TWINNING_TEST_POSTGRES_URL": "ignored by the service",
+        }
+    )
+    assert settings.max_overflow == 0 and settings.bind == "[::1]:9000"
+    assert settings.cors_allowed() == ["*"]
+    assert Settings.from_env(environ={"TWINNING_BIND": "unix:/run/twinning.sock"}).bind
+
+
+def test_the_scraper_token_never_shows_in_settings() -> None:
+    settings = Settings.from_env(environ={"TWINNING_METRICS_TOKEN": SCRAPER})
+    assert SCRAPER not in repr(settings)
