@@ -32,6 +32,9 @@ accesslog = _settings.access_log or None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 limit_request_line = 8190
+# No control socket: it lives in $HOME, shared by every gunicorn of the user (and read-only
+# in a hardened container); signals do the same job.
+control_socket_disable = True
 if _settings.log_format == "json":
     logconfig_dict = {
         "version": 1,

@@ -109,8 +109,61 @@ class Twinning(Application[UUID]):
         return aggregate
 
     def _save(self, *aggregates: Aggregate) -> int:
-        recordings = self.save(*aggregates)
+        """Saves; returns the position of the last event recorded.
+
+        When the connection fails while a commit is under way, the store retries the insert
+        and finds the rows of its own first attempt: an `IntegrityError` although the
+        command was recorded. The stored rows are then compared with the events being
+        saved (their bytes hold the time and request id, so they are unique): when they
+        are ours, the command did land and its position is returned.
+        """
+        last_events = [a.pending_events[-1] for a in aggregates if a.pending_events]
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError:
+            landed = self._landed(last_events)
+            if landed is None:
+                raise
+            return landed
         return recordings[-1].notification.id
+
+    def _landed(self, events: list[Any]) -> int | None:
+        """The position of the last of `events` if every one is stored exactly as given."""
+        positions = []
+        for event in events:
+            mine = self.mapper.to_stored_event(event)
+            row = self._stored_row(mine.originator_id, mine.originator_version)
+            if row is None or bytes(row[1]) != mine.state or row[2] != mine.topic:
+                return None
+            positions.append(int(row[0]))
+        return max(positions) if positions else None
+
+    def _stored_row(self, originator_id: Any, version: int) -> Any:
+        """(position, state, topic) of one stored event, straight from the events table."""
+        recorder: Any = self.recorder
+        datastore = recorder.datastore
+        table = recorder.events_table_name
+        if hasattr(datastore, "schema"):  # PostgreSQL
+            from psycopg import sql
+
+            statement: Any = sql.SQL(
+                "SELECT notification_id, state, topic FROM {}.{} "
+                "WHERE originator_id = %s AND originator_version = %s"
+            ).format(sql.Identifier(datastore.schema), sql.Identifier(table))
+            key: Any = originator_id
+        else:
+            statement = (
+                f'SELECT rowid, state, topic FROM "{table}" '
+                "WHERE originator_id = ? AND originator_version = ?"
+            )
+            # eventsourcing's SQLite recorder stores a UUID as its 32 hex digits
+            key = originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (key, version))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return tuple(row.values()) if isinstance(row, dict) else tuple(row)
 
     def _command(
         self,

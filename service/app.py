@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, redirect, request, send_from_directory
+from flask import Flask, Response, current_app, redirect, request, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -68,6 +68,19 @@ def _check_body() -> None:
         raise ApiProblem(400, "The request body is not valid JSON in UTF-8.") from None
 
 
+def _database_gate() -> None:
+    """503 at once while the database is known to be away (see service.availability)."""
+    built = current_app.extensions.get(RUNTIME_KEY)
+    if built is None or request.endpoint == "health.Health":
+        return
+    if not built.availability.available():
+        raise ApiProblem(
+            503,
+            "The database is not reachable right now; try again shortly.",
+            headers={"Retry-After": "2"},
+        )
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Builds the WSGI application; the database is opened on first use, per process."""
     settings = Settings.from_env(overrides=overrides)
@@ -106,6 +119,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     errors.register(app)
     observability.init_app(app)
+    app.before_request(_database_gate)
     if settings.cors_allowed():
         CORS(
             app,

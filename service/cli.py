@@ -1,4 +1,4 @@
-"""The twinning command line: serve, create-admin."""
+"""The twinning command line: serve, project, rebuild, init, create-admin, demo, audit."""
 
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ def create_admin(email: str, password: str, name: str) -> None:
     finally:
         rt.close()
     click.echo(f"admin account {account_id} created for {email}")
+
+
+@main.command()
+def init() -> None:
+    """Create the tables and the bootstrap admin, then exit.
+
+    Run once before starting API workers directly under gunicorn (containers, systemd,
+    Kubernetes); `twinning serve` does it by itself. Safe to run again.
+    """
+    settings = load_settings()
+    rt = open_runtime(settings)
+    try:
+        rt.bootstrap_admin()
+    finally:
+        rt.close()
+    click.echo(f"twinning: {settings.database.describe()} is ready")
 
 
 @main.command()

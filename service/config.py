@@ -216,7 +216,9 @@ class Database:
                 "POSTGRES_POOL_SIZE": str(settings.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(settings.max_overflow),
                 "POSTGRES_PRE_PING": "y",
-                "POSTGRES_CONNECT_TIMEOUT": "10",
+                # Also how long a request waits for a pooled connection: short, so that an
+                # outage is answered 503 soon (service.availability then answers at once).
+                "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_CONN_MAX_AGE": "600",
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_SCHEMA": self.schema or "public",

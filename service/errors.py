@@ -10,7 +10,7 @@ import psycopg
 import psycopg_pool
 import sqlalchemy.exc
 from eventsourcing import persistence
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
 from domain import errors as domain
@@ -175,6 +175,9 @@ def register(app: Flask) -> None:
         if isinstance(error, HTTPException):
             return handle_http_exception(error)
         if isinstance(error, UNAVAILABLE):
+            built = current_app.extensions.get("twinning.runtime")
+            if built is not None:
+                built.availability.mark_down()
             log.warning(
                 "database unavailable on %s %s: %s",
                 request.method,

@@ -32,12 +32,14 @@ class Ready(MethodView):
         """The database answers (503 otherwise)."""
         try:
             rt = runtime()
-            rt.app.recorder.max_notification_id()
-            with rt.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
+            # A fresh connection first: it fails at once when the server is down, where the
+            # event store's pool would wait for its timeout.
+            ready = rt.availability.probe()
+            if ready:
+                rt.app.recorder.max_notification_id()
         except Exception as error:  # any failure to reach the database means not ready
             log.warning("not ready: %s", type(error).__name__)
-            raise ApiProblem(
-                503, "The database is not reachable.", headers={"Retry-After": "5"}
-            ) from None
+            ready = False
+        if not ready:
+            raise ApiProblem(503, "The database is not reachable.", headers={"Retry-After": "5"})
         return {"status": "ready"}

@@ -21,6 +21,7 @@ from domain.organisation import Organisation
 from domain.values import Role, system_actor
 from projections.runner import Projector
 from projections.runner import create_tables as create_view_tables
+from service.availability import Availability
 from service.config import Database, Settings
 from service.credentials import Credentials
 
@@ -75,6 +76,7 @@ class Runtime:
             assert self.database.events_path is not None
             self.database.events_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.database, settings)
+        self.availability = Availability(self.engine)
         prepare_database(self.engine, self.database)
         self.app = Twinning(
             env=self.database.eventsourcing_env(settings),

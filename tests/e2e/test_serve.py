@@ -79,12 +79,14 @@ def propose(base: str, token: str, title: str) -> dict[str, Any]:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], tmp: Path, workers: int = 3, ready_timeout: float = 60
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = (tmp / f"serve-{self.port}.log").open("w")
         self.process = subprocess.Popen(
-            [TWINNING, "serve", "--port", str(self.port), "--workers", "3"],
+            [TWINNING, "serve", "--port", str(self.port), "--workers", str(workers)],
             env={
                 **os.environ,
                 **env,
@@ -98,7 +100,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (tmp / f"serve-{self.port}.log").read_text()
             try:
@@ -108,7 +110,7 @@ class Server:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise AssertionError("the server did not become ready in 60 s")
+        raise AssertionError(f"the server did not become ready in {ready_timeout} s")
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -1,0 +1,164 @@
+"""The deployment files agree with the code: every setting they name exists, every command
+they run is a real one, every probe points at a real endpoint, every file they copy is there.
+(No container engine runs on the CI machine, so the images themselves are not built here.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from service.cli import main as cli
+from service.config import NOT_SETTINGS, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SETTINGS = {f"TWINNING_{f.name.upper()}" for f in dataclasses.fields(Settings)}
+DOCUMENTED = [
+    *DEPLOY.rglob("*"),
+    ROOT / "docs" / "OPERATIONS.md",
+    ROOT / "README.md",
+]
+
+
+TYPO_EXAMPLE = "TWINNING_WORKRES"  # the guide shows the error a typo gets
+
+
+def named_settings(text: str) -> set[str]:
+    return {name.rstrip("_") for name in re.findall(r"\bTWINNING_[A-Z0-9_]*[A-Z0-9]\b", text)}
+
+
+@pytest.mark.parametrize("path", [p for p in DOCUMENTED if p.is_file()], ids=lambda p: p.name)
+def test_every_setting_named_exists(path: Path) -> None:
+    unknown = named_settings(path.read_text()) - SETTINGS - NOT_SETTINGS - {TYPO_EXAMPLE}
+    assert not unknown, f"{path.name} names settings that do not exist: {sorted(unknown)}"
+
+
+def test_every_setting_is_documented_in_the_operations_guide() -> None:
+    guide = (ROOT / "docs" / "OPERATIONS.md").read_text()
+    missing = SETTINGS - named_settings(guide)
+    assert not missing, f"not in docs/OPERATIONS.md: {sorted(missing)}"
+
+
+def twinning_commands(argv: list[str]) -> None:
+    """Fails unless `argv` runs an existing twinning subcommand (or gunicorn with our app)."""
+    if argv[0].endswith("twinning"):
+        assert argv[1] in cli.commands, f"no twinning command {argv[1]!r}"
+    elif argv[0].endswith("gunicorn"):
+        assert argv[-1] == "service.wsgi:app" and "gunicorn.conf.py" in argv[argv.index("-c") + 1]
+    else:
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def test_compose_runs_postgres_two_apis_two_projectors_and_a_proxy() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"postgres", "init", "api1", "api2", "projector1", "projector2", "proxy"} <= set(
+        services
+    )
+    for name in ("projector1", "projector2"):
+        assert services[name]["command"] == ["twinning", "project"]
+    twinning_commands(services["init"]["command"])
+    for name in ("api1", "api2"):
+        assert services[name]["depends_on"]["init"]["condition"] == (
+            "service_completed_successfully"
+        )
+    build = services["api1"]["build"]
+    assert (DEPLOY / build["context"] / build["dockerfile"]).is_file()
+    [volume] = services["proxy"]["volumes"]
+    assert (DEPLOY / volume.split(":")[0]).is_file()
+    nginx = (DEPLOY / "nginx.conf").read_text()
+    assert "server api1:8000" in nginx and "server api2:8000" in nginx
+    env_file = DEPLOY / services["api1"]["env_file"]
+    example = env_file.with_name(env_file.name + ".example")
+    assert example.is_file()
+
+
+def test_the_image_copies_what_exists_and_runs_as_a_user() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.M):
+        assert (ROOT / source).exists(), source
+    assert re.search(r"^USER twinning$", dockerfile, re.M)
+    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
+    cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M)
+    assert cmd is not None
+    twinning_commands(yaml.safe_load(cmd.group(1)))
+
+
+def test_kubernetes_manifests_have_probes_and_run_real_commands() -> None:
+    folder = DEPLOY / "kubernetes"
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    documents = []
+    for resource in kustomization["resources"]:
+        documents += [d for d in yaml.safe_load_all((folder / resource).read_text()) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    assert {
+        ("Deployment", "twinning-api"),
+        ("Service", "twinning-api"),
+        ("Deployment", "twinning-projector"),
+        ("ConfigMap", "twinning"),
+    } <= kinds
+    secret = yaml.safe_load((folder / "secret.example.yaml").read_text())
+    assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "twinning"
+    for document in documents:
+        if document["kind"] != "Deployment":
+            continue
+        spec = document["spec"]["template"]["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            twinning_commands(container["command"])
+            sources = {s.get("secretRef", {}).get("name") for s in container["envFrom"]}
+            assert "twinning" in sources
+        if document["metadata"]["name"] == "twinning-api":
+            [api] = spec["containers"]
+            assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        else:
+            assert document["spec"]["replicas"] >= 2  # hot/cold projectors
+    for key in yaml.safe_load((folder / "configmap.yaml").read_text())["data"]:
+        assert key in SETTINGS
+
+
+def test_systemd_units_run_real_commands() -> None:
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        text = unit.read_text()
+        for line in re.findall(r"^Exec(?:Start|StartPre)=(.+)$", text, re.M):
+            twinning_commands(line.split())
+        assert "User=twinning" in text and "EnvironmentFile=" in text
+
+
+def test_gunicorn_takes_its_settings_from_the_environment() -> None:
+    code = (
+        "import runpy, json; c = runpy.run_path('deploy/gunicorn.conf.py'); "
+        "print(json.dumps([c['bind'], c['workers'], c['threads'], c['graceful_timeout'], "
+        "c['preload_app'], c['worker_class']]))"
+    )
+    env = {
+        **os.environ,
+        "TWINNING_BIND": "0.0.0.0:9000",
+        "TWINNING_WORKERS": "4",
+        "TWINNING_THREADS": "8",
+        "TWINNING_GRACEFUL_TIMEOUT": "15",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load(done.stdout) == ["0.0.0.0:9000", 4, 8, 15, False, "gthread"]
+    bad = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "TWINNING_WORKERS": "none"},
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "twinning: configuration error: TWINNING_WORKERS='none' is not a whole number"
+    )
