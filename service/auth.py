@@ -24,6 +24,8 @@ from service.schemas import LoginSchema, TokenSchema
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Bearer tokens.")
 
 LIMITER_KEY = "twinning.login_limits"
+# Probes and the scraper are never rate limited.
+UNLIMITED = ("health.Health", "health.Ready", "metrics.Metrics")
 
 
 class LoginLimits:
@@ -133,7 +135,9 @@ def init_app(app: Flask) -> None:
         Limiter(
             get_remote_address,
             app=app,
-            default_limits=[settings.rate_limit],
+            # One budget per client address across every route (not a budget per route).
+            application_limits=[settings.rate_limit],
+            application_limits_exempt_when=lambda: request.endpoint in UNLIMITED,
             storage_uri=settings.rate_limit_storage,
             headers_enabled=True,
         )

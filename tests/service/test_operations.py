@@ -230,3 +230,32 @@ def test_good_settings_are_taken() -> None:
 def test_the_scraper_token_never_shows_in_settings() -> None:
     settings = Settings.from_env(environ={"TWINNING_METRICS_TOKEN": SCRAPER})
     assert SCRAPER not in repr(settings)
+
+
+def test_a_global_rate_limit_answers_429_but_spares_the_probes(backend: dict[str, Any]) -> None:
+    limited = create_app(
+        {
+            **backend,
+            **FAST_HASHING,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": PASSWORD,
+            "rate_limit": "8/minute",
+        }
+    )
+    try:
+        http = limited.test_client()
+        token = http.post(
+            "/api/v1/auth/tokens", json={"email": ADMIN_EMAIL, "password": PASSWORD}
+        ).json["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        statuses = [http.get("/api/v1/themes", headers=headers).status_code for _ in range(8)]
+        assert statuses == [200] * 7 + [429]  # the login counted too
+        refused = http.get("/api/v1/users/me", headers=headers)
+        assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+        assert int(refused.headers["Retry-After"]) > 0
+        assert http.get("/healthz").status_code == 200
+        assert http.get("/readyz").status_code == 200
+        other = http.get("/api/v1/themes", headers={**headers, "X-Forwarded-For": "192.0.2.1"})
+        assert other.status_code == 429  # no trusted proxy: the header is ignored
+    finally:
+        close_app(limited)
