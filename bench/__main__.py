@@ -15,7 +15,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench import read_side
+from bench import audit_chain, read_side
 
 PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -28,6 +28,15 @@ def main() -> None:
         default=100_000,
         help="the large size of the list benchmark (default 100,000)",
     )
+    parser.add_argument(
+        "--chain-events",
+        type=int,
+        default=1_000_000,
+        help="events in the audit chain benchmark (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--only", choices=["read", "audit"], default=None, help="run one part of the suite"
+    )
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     console = Console()
@@ -38,23 +47,32 @@ def main() -> None:
             f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         ),
     ]
-    folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
-    try:
-        with console.status("read side on SQLite…"):
-            rows += read_side.sqlite(folder, args.initiatives)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if not args.no_postgres:
+    parts = [
+        ("read side", read_side.sqlite, read_side.postgres, args.initiatives, "read"),
+        ("audit chain", audit_chain.sqlite, audit_chain.postgres, args.chain_events, "audit"),
+    ]
+    for name, on_sqlite, on_postgres, size, key in parts:
+        if args.only not in (None, key):
+            continue
+        folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
+        try:
+            with console.status(f"{name} on SQLite…"):
+                rows += on_sqlite(folder, size)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if args.no_postgres:
+            continue
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         try:
-            with console.status("read side on PostgreSQL…"):
-                rows += read_side.postgres(PG_URL, schema, args.initiatives)
+            with console.status(f"{name} on PostgreSQL…"):
+                rows += on_postgres(PG_URL, schema, size)
         except psycopg.OperationalError as error:
             rows.append(("PostgreSQL", f"skipped: {error}".splitlines()[0]))
         finally:
             try:
                 with psycopg.connect(PG_URL, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                    for suffix in ("", "_l"):
+                        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}{suffix}" CASCADE')
             except psycopg.OperationalError:
                 pass
     table = Table(title="Twinning benchmarks (ratios compare figures of this one run)")
@@ -64,20 +82,44 @@ def main() -> None:
         table.add_row(measure, figure)
     console.print(table)
     results = Path(__file__).with_name("RESULTS.md")
+    write_results(results, args, rows)
+    console.print(f"written to {results}")
+
+
+def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str, str]]) -> None:
+    """Writes the table of this run into its section of RESULTS.md (a run of one part keeps
+    the other part's section from its own run)."""
+    section = {"read": "Read side", "audit": "Audit chain", None: "Full suite"}[args.only]
+    sections: dict[str, str] = {}
+    if results.exists() and args.only:
+        text = results.read_text()
+        for chunk in text.split("\n## ")[1:]:
+            title, _, body = chunk.partition("\n")
+            sections[title.strip()] = body
+    sections[section] = "\n".join(
+        [
+            "",
+            f"`python -m bench --initiatives {args.initiatives} --chain-events "
+            f"{args.chain_events}{' --only ' + args.only if args.only else ''}`",
+            "",
+            "| measure | figure |",
+            "|---|---|",
+            *(f"| {measure} | {figure} |" for measure, figure in rows),
+            "",
+        ]
+    )
+    if not args.only:
+        sections = {section: sections[section]}
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `make bench` (`python -m bench --initiatives {args.initiatives}`). Ratios "
-        "compare figures measured side by side in this one run; absolute times on a shared "
-        "machine do not compare across runs.",
-        "",
-        "| measure | figure |",
-        "|---|---|",
-        *(f"| {measure} | {figure} |" for measure, figure in rows),
+        "Written by `make bench`. Ratios compare figures measured side by side in one run; "
+        "absolute times on a shared machine do not compare across runs.",
         "",
     ]
+    for title, body in sections.items():
+        lines += [f"## {title}", body]
     results.write_text("\n".join(lines))
-    console.print(f"written to {results}")
 
 
 if __name__ == "__main__":

@@ -84,9 +84,9 @@ def raw_read_rate(rt: Runtime) -> float:
         if not rows:
             break
         for row in rows:
-            bytes(row["state"])
+            bytes(row[audit.STATE])
         count += len(rows)
-        position = int(rows[-1]["id"])
+        position = int(rows[-1][audit.ID])
     return count / (time.perf_counter() - started)
 
 

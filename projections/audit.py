@@ -8,7 +8,10 @@ before and after. No rule of the domain is written again here.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import re
 from typing import Any
 from uuid import UUID
 
@@ -271,11 +274,8 @@ def verify(
     while start <= position:
         stop = min(position, start + block - 1)
         rows = raw_rows(app.recorder, start, stop, block)
-        links: dict[int, str | None] = {}
-        link = previous
-        for row in rows:
-            link = _link(link, row) or "unreadable"
-            links[int(row["id"])] = link
+        links = _block_links(previous, rows)
+        link = next(reversed(links.values())) if links else previous
         last = conn.execute(
             sa.select(entries.c.position, entries.c.link_hash)
             .where(entries.c.position >= start, entries.c.position <= stop)
@@ -315,7 +315,7 @@ def _first_bad(
     expected_rows = iter(recorded)
     expected, row = next(expected_rows, None), next(stored, None)
     while expected is not None or row is not None:
-        number = int(row["id"]) if row is not None else None
+        number = int(row[ID]) if row is not None else None
         if expected is None or (number is not None and number < expected.position):
             return _bad(number if number is not None else stop, checked)  # inserted
         if number is None or number > expected.position:
@@ -333,9 +333,13 @@ def _bad(position: int, checked: int) -> dict[str, Any]:
     return {"ok": False, "checked": checked, "first_bad_position": position, "head_hash": None}
 
 
+ID, ORIGINATOR_ID, VERSION, TOPIC, STATE = range(5)  # the columns of a raw row
+
+
 def raw_rows(recorder: Any, start: int, stop: int, limit: int) -> list[Any]:
     """Stored event rows by position, straight from the table: a row too broken for the
-    recorder to decode is still returned, to be counted as changed."""
+    recorder to decode is still returned, to be counted as changed. Each row is indexed by
+    position: ID, ORIGINATOR_ID, VERSION, TOPIC, STATE."""
     datastore = recorder.datastore
     table = recorder.events_table_name
     if hasattr(datastore, "schema"):  # PostgreSQL
@@ -352,6 +356,10 @@ def raw_rows(recorder: Any, start: int, stop: int, limit: int) -> list[Any]:
             f'FROM "{table}" WHERE rowid >= ? AND rowid <= ? ORDER BY rowid LIMIT ?'
         )
     with datastore.transaction(commit=False) as cursor:
+        if hasattr(datastore, "schema"):
+            from psycopg.rows import tuple_row
+
+            cursor.row_factory = tuple_row
         cursor.execute(statement, (start, stop, limit))
         return list(cursor.fetchall())
 
@@ -361,14 +369,60 @@ def _link(previous: str, row: Any) -> str | None:
     try:
         return link_hash(
             previous,
-            int(row["id"]),
-            normal_id(row["originator_id"]),
-            int(row["originator_version"]),
-            str(row["topic"]),
-            bytes(row["state"]),
+            int(row[ID]),
+            normal_id(row[ORIGINATOR_ID]),
+            int(row[VERSION]),
+            str(row[TOPIC]),
+            bytes(row[STATE]),
         )
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, IndexError):
         return None
+
+
+def _block_links(previous: str, rows: list[Any]) -> dict[int, str]:
+    """The links of a block of rows, position -> link: `_link` row after row (an unreadable
+    row links as "unreadable"), inlined because verification spends its time here."""
+    links: dict[int, str] = {}
+    sha256 = hashlib.sha256
+    lengths = _LENGTHS
+    ids: dict[Any, bytes] = {}  # an aggregate's events tend to come together
+    for row in rows:
+        try:
+            position = int(row[ID])
+            o = ids.get(row[ORIGINATOR_ID])
+            if o is None:
+                o = ids[row[ORIGINATOR_ID]] = normal_id(row[ORIGINATOR_ID]).encode()
+            p, v = str(position).encode(), str(int(row[VERSION])).encode()
+            t = str(row[TOPIC]).encode()
+            state = bytes(row[STATE])
+        except (TypeError, ValueError, KeyError, IndexError):
+            previous = "unreadable"
+            with contextlib.suppress(TypeError, ValueError, IndexError):
+                links[int(row[ID])] = previous
+            continue
+        previous = sha256(
+            b"".join(
+                (
+                    previous.encode("ascii"),
+                    lengths[len(p)],
+                    p,
+                    lengths[len(o)] if len(o) < 256 else len(o).to_bytes(8, "big"),
+                    o,
+                    lengths[len(v)],
+                    v,
+                    lengths[len(t)] if len(t) < 256 else len(t).to_bytes(8, "big"),
+                    t,
+                    len(state).to_bytes(8, "big"),
+                    state,
+                )
+            )
+        ).hexdigest()
+        links[position] = previous
+    return links
+
+
+_LENGTHS = [n.to_bytes(8, "big") for n in range(256)]  # a position or version is shorter
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 def normal_id(value: Any) -> str:
@@ -377,6 +431,9 @@ def normal_id(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and len(value) == 36 and value[8] == "-":
         return value
+    if isinstance(value, str) and _HEX32.fullmatch(value):  # SQLite keeps UUIDs as hex
+        v = value
+        return f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}"
     try:
         return str(UUID(str(value)))
     except ValueError:

@@ -14,11 +14,26 @@ def link_hash(
     """sha256 over the previous link and the event's position, aggregate id, version, topic
     and stored state bytes, each length-prefixed so no two events can run together."""
     # One buffer, one hash call: the same bytes as hashing part by part, with less overhead.
-    buffer = bytearray(previous.encode("ascii"))
-    for part in (str(position), str(originator_id), str(version), topic):
-        data = part.encode("utf-8")
-        buffer += len(data).to_bytes(8, "big")
-        buffer += data
-    buffer += len(state).to_bytes(8, "big")
-    buffer += state
-    return hashlib.sha256(buffer).hexdigest()
+    p, o, v, t = (
+        str(position).encode(),
+        originator_id.encode(),
+        str(version).encode(),
+        topic.encode(),
+    )
+    return hashlib.sha256(
+        b"".join(
+            (
+                previous.encode("ascii"),
+                len(p).to_bytes(8, "big"),
+                p,
+                len(o).to_bytes(8, "big"),
+                o,
+                len(v).to_bytes(8, "big"),
+                v,
+                len(t).to_bytes(8, "big"),
+                t,
+                len(state).to_bytes(8, "big"),
+                state,
+            )
+        )
+    ).hexdigest()

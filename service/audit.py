@@ -300,12 +300,12 @@ def stored_row(app: Any, position: int) -> dict[str, Any] | None:
     if not rows:
         return None
     row = rows[0]
-    state = row["state"]
+    state = row[chain.STATE]
     return {
-        "position": int(row["id"]),
-        "originator_id": chain.normal_id(row["originator_id"]),
-        "version": int(row["originator_version"]),
-        "topic": str(row["topic"]),
+        "position": int(row[chain.ID]),
+        "originator_id": chain.normal_id(row[chain.ORIGINATOR_ID]),
+        "version": int(row[chain.VERSION]),
+        "topic": str(row[chain.TOPIC]),
         "state": base64.b64encode(bytes(state)).decode("ascii") if state is not None else None,
     }
 
