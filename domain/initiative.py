@@ -72,7 +72,7 @@ RULES: dict[str, Rule] = {
     "start_follow_up": Rule(Role.PARTNER, "lead", frozenset({State.APPROVED})),
     "report": Rule(Role.PARTNER, "member", frozenset({State.FOLLOW_UP})),
     "complete": Rule(Role.PARTNER, "lead", frozenset({State.FOLLOW_UP})),
-    "recognise_good_practice": Rule(Role.REVIEWER, "anyone", frozenset({State.COMPLETED})),
+    "recognise_good_practice": Rule(Role.REVIEWER, "uninvolved", frozenset({State.COMPLETED})),
     "withdraw": Rule(
         Role.PARTNER, "lead", frozenset({State.PROPOSAL, State.CO_DESIGN, State.IN_REVIEW})
     ),

@@ -30,7 +30,11 @@ _BIND = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$|^unix:/.+$")
 # Where rate-limit counters live (the `limits` library's storage URIs): memory:// is per process.
 LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster", "memcached")
 # Variables read by the test suite and the benchmarks, not by the service.
-NOT_SETTINGS = {"TWINNING_TEST_POSTGRES_URL", "TWINNING_STATEFUL_EXAMPLES"}
+NOT_SETTINGS = {
+    "TWINNING_TEST_POSTGRES_URL",
+    "TWINNING_STATEFUL_EXAMPLES",
+    "TWINNING_FUZZ_EXAMPLES",
+}
 
 
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
@@ -112,6 +116,8 @@ class Settings:
             else:
                 values[f.name] = raw
         settings = replace(cls(), **{**values, **(overrides or {})})
+        if not isinstance(settings.data_dir, Path):
+            settings = replace(settings, data_dir=Path(settings.data_dir))
         if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(
                 f"TWINNING_LOG_LEVEL={settings.log_level!r} must be DEBUG, INFO, WARNING or ERROR"

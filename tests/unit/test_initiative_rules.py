@@ -362,6 +362,12 @@ def test_follow_up_reports_and_completion() -> None:
         initiative.complete(story.partner, {"en": "Done."})
     initiative.complete(story.lead, {"en": "Done."})
     assert initiative.state is State.COMPLETED
+    # A reviewer from the lead or a partner organisation may not praise their own work.
+    for organisation in (story.lead.organisation_id, story.partner.organisation_id):
+        own = person("reviewer", organisation=organisation)
+        assert "recognise_good_practice" not in initiative.allowed_actions(own)
+        with pytest.raises(NotPermitted):
+            initiative.recognise_good_practice(own, "Ours is great.")
     initiative.recognise_good_practice(story.reviewer, "Replicable.")
     assert initiative.good_practice
     with pytest.raises(StateConflict):

@@ -1,0 +1,371 @@
+"""The authorization matrix: every endpoint x every kind of caller, expected statuses in
+tests/data/authorization_matrix.yaml. Each cell that changes something runs against a fresh
+initiative in the right stage, so an allowed call really succeeds and a refused one is refused
+for who the caller is, not for the state. Zero unexpected successes, zero unexpected refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from flask import Flask
+from sqlalchemy import update
+
+from service.app import close_app, create_app
+from service.credentials import token_digest, tokens
+from service.http import runtime
+from tests.conftest import FAST_HASHING
+from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, proposal
+
+MATRIX = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "data" / "authorization_matrix.yaml").read_text()
+)
+CALLERS: list[str] = MATRIX["callers"]
+EXPECTED = {
+    endpoint: dict(zip(CALLERS, (int(s) for s in str(row).split()), strict=True))
+    for endpoint, row in MATRIX["endpoints"].items()
+}
+REPORT = {
+    "period_start": "2027-03-01",
+    "period_end": "2027-05-31",
+    "participants": 12,
+    "activities": 2,
+    "narrative": {"en": "Two workshops."},
+}
+
+
+class Scene:
+    """The organisations, the callers, and initiatives in any stage, built on demand."""
+
+    def __init__(self, app: Flask) -> None:
+        self.world = World(app)
+        w = self.world
+        self.lead_org = w.organisation(country="IT")
+        self.partner_org = w.organisation(country="RS", type_="civil_society")
+        self.invited_org = w.organisation(country="AL")
+        self.clients: dict[str, Client] = {
+            "lead": w.account(self.lead_org, "partner"),
+            "partner": w.account(self.partner_org, "partner"),
+            "invited": w.account(self.invited_org, "partner"),
+            "outsider": w.partner(country="FR"),
+            "reviewer": w.reviewer(country="DE"),
+            "conflicted": w.account(self.partner_org, "reviewer"),
+            "auditor": w.account(w.organisation(type_="other"), "auditor"),
+            "admin": w.admin,
+            "anonymous": w.anonymous,
+        }
+        expired = w.account(self.lead_org, "partner")
+        with runtime(app).engine.begin() as conn:
+            conn.execute(
+                update(tokens)
+                .where(tokens.c.token_hash == token_digest(str(expired.token)))
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        revoked = w.account(self.lead_org, "partner")
+        assert revoked.delete("/api/v1/auth/tokens/current").status_code == 204
+        deactivated = w.account(self.lead_org, "partner")
+        ok(w.admin.post(f"/api/v1/users/{deactivated.id}/deactivate"))
+        self.clients.update(expired=expired, revoked=revoked, deactivated=deactivated)
+        self.spare = w.account(w.organisation(), "partner")  # the target of account commands
+        self.lead, self.partner = self.clients["lead"], self.clients["partner"]
+
+    def fresh_account(self) -> Client:
+        return self.world.account(self.world.organisation(), "partner")
+
+    def initiative(self, stage: str) -> dict[str, Any]:
+        """A fresh initiative in `stage`; its representation (with `amendment_id` if any)."""
+        lead, partner = self.lead, self.partner
+        body = ok(lead.post("/api/v1/initiatives", proposal()), 201)
+        path = f"/api/v1/initiatives/{body['id']}"
+        for org in (self.partner_org, self.invited_org):
+            body = ok(
+                lead.post(f"{path}/partners", {"organisation_id": org}, version=body["version"])
+            )
+        body = ok(partner.post(f"{path}/partners/{self.partner_org}/join", version=body["version"]))
+        steps: list[Callable[[dict[str, Any]], dict[str, Any]]] = [
+            lambda b: ok(lead.post(f"{path}/co-design", version=b["version"])),
+            lambda b: ok(lead.post(f"{path}/submit", version=b["version"])),
+            lambda b: ok(
+                self.clients["reviewer"].post(
+                    f"{path}/reviews",
+                    {"decision": "approve", "rationale": "Sound."},
+                    version=b["version"],
+                )
+            ),
+            lambda b: ok(lead.post(f"{path}/follow-up", version=b["version"])),
+            lambda b: ok(partner.post(f"{path}/reports", REPORT, version=b["version"]), 201),
+            lambda b: ok(
+                lead.post(f"{path}/complete", {"outcomes": {"en": "Done."}}, version=b["version"])
+            ),
+        ]
+        order = ["proposal", "co_design", "in_review", "approved", "follow_up", "reported"]
+        count = {"amendment": 0, "completed": len(steps)}.get(stage)
+        for step in steps[: order.index(stage) if count is None else count]:
+            body = step(body)
+        if stage == "amendment":
+            body = ok(lead.post(f"{path}/co-design", version=body["version"]))
+            amendment = ok(
+                self.clients["outsider"].post(
+                    f"{path}/amendments",
+                    {
+                        "changes": {"expected_participants": 99},
+                        "rationale": "More people.",
+                        "base_version": body["version"],
+                    },
+                ),
+                201,
+            )
+            body = {**amendment, "amendment_id": amendment["amendments"][-1]["id"]}
+        return body
+
+
+# endpoint -> (stage or None, request builder(scene, initiative) -> (path, body, If-Match))
+Request = tuple[str, Any, int | None]
+A = "/api/v1"
+CASES: dict[str, tuple[str | None, Callable[[Scene, dict[str, Any]], Request]]] = {
+    "GET /": (None, lambda s, i: ("/", None, None)),
+    "GET /api/docs": (None, lambda s, i: ("/api/docs", None, None)),
+    "GET /api/docs/static/<path:filename>": (
+        None,
+        lambda s, i: ("/api/docs/static/swagger-ui.css", None, None),
+    ),
+    "GET /api/v1/openapi.json": (None, lambda s, i: (f"{A}/openapi.json", None, None)),
+    "GET /healthz": (None, lambda s, i: ("/healthz", None, None)),
+    "GET /readyz": (None, lambda s, i: ("/readyz", None, None)),
+    "GET /metrics": (None, lambda s, i: ("/metrics", None, None)),
+    "GET /api/v1/themes": (None, lambda s, i: (f"{A}/themes", None, None)),
+    "GET /api/v1/good-practices": (None, lambda s, i: (f"{A}/good-practices", None, None)),
+    "POST /api/v1/auth/tokens": (
+        None,
+        lambda s, i: (f"{A}/auth/tokens", {"email": ADMIN_EMAIL, "password": PASSWORD}, None),
+    ),
+    "DELETE /api/v1/auth/tokens/current": (
+        None,
+        lambda s, i: (f"{A}/auth/tokens/current", None, None),
+    ),
+    "GET /api/v1/users/me": (None, lambda s, i: (f"{A}/users/me", None, None)),
+    "POST /api/v1/users": (
+        None,
+        lambda s, i: (
+            f"{A}/users",
+            {
+                "email": f"new-{datetime.now(UTC).timestamp()}@matrix.test",
+                "name": "New",
+                "password": PASSWORD,
+                "organisation_id": s.lead_org,
+                "roles": ["partner"],
+            },
+            None,
+        ),
+    ),
+    "GET /api/v1/users/<uuid:user_id>": (
+        None,
+        lambda s, i: (f"{A}/users/{s.spare.id}", None, None),
+    ),
+    "POST /api/v1/users/<uuid:user_id>/roles": (
+        None,
+        lambda s, i: (f"{A}/users/{s.spare.id}/roles", {"role": "reviewer"}, None),
+    ),
+    "DELETE /api/v1/users/<uuid:user_id>/roles/<role>": (
+        None,
+        lambda s, i: (f"{A}/users/{s.fresh_account().id}/roles/partner", None, None),
+    ),
+    "POST /api/v1/users/<uuid:user_id>/deactivate": (
+        None,
+        lambda s, i: (f"{A}/users/{s.fresh_account().id}/deactivate", None, None),
+    ),
+    "GET /api/v1/organisations": (None, lambda s, i: (f"{A}/organisations", None, None)),
+    "POST /api/v1/organisations": (
+        None,
+        lambda s, i: (
+            f"{A}/organisations",
+            {"name": "Comune di Matrice", "type": "local_authority", "country": "IT"},
+            None,
+        ),
+    ),
+    "GET /api/v1/organisations/<uuid:organisation_id>": (
+        None,
+        lambda s, i: (f"{A}/organisations/{s.lead_org}", None, None),
+    ),
+    "GET /api/v1/initiatives": (None, lambda s, i: (f"{A}/initiatives", None, None)),
+    "POST /api/v1/initiatives": (None, lambda s, i: (f"{A}/initiatives", proposal(), None)),
+    "GET /api/v1/initiatives/<uuid:initiative_id>": (
+        "proposal",
+        lambda s, i: (f"{A}/initiatives/{i['id']}", None, None),
+    ),
+    "PATCH /api/v1/initiatives/<uuid:initiative_id>": (
+        "co_design",
+        lambda s, i: (f"{A}/initiatives/{i['id']}", {"expected_participants": 7}, i["version"]),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/partners": (
+        "proposal",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/partners",
+            {"organisation_id": s.spare.organisation_id},
+            i["version"],
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/partners/<uuid:organisation_id>/join": (
+        "proposal",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/partners/{s.invited_org}/join",
+            None,
+            i["version"],
+        ),
+    ),
+    "DELETE /api/v1/initiatives/<uuid:initiative_id>/partners/<uuid:organisation_id>": (
+        "proposal",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/partners/{s.partner_org}", None, i["version"]),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/co-design": (
+        "proposal",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/co-design", None, i["version"]),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/amendments": (
+        "co_design",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/amendments",
+            {
+                "changes": {"expected_participants": 5},
+                "rationale": "R.",
+                "base_version": i["version"],
+            },
+            None,
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/amendments/<uuid:amendment_id>/accept": (
+        "amendment",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/amendments/{i['amendment_id']}/accept",
+            None,
+            i["version"],
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/amendments/<uuid:amendment_id>/reject": (
+        "amendment",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/amendments/{i['amendment_id']}/reject",
+            {"reason": "Not now."},
+            i["version"],
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/submit": (
+        "co_design",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/submit", None, i["version"]),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/reviews": (
+        "in_review",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/reviews",
+            {"decision": "approve", "rationale": "Good."},
+            i["version"],
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/follow-up": (
+        "approved",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/follow-up", None, i["version"]),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/reports": (
+        "follow_up",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/reports", REPORT, i["version"]),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/complete": (
+        "reported",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/complete",
+            {"outcomes": {"en": "O."}},
+            i["version"],
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/good-practice": (
+        "completed",
+        lambda s, i: (
+            f"{A}/initiatives/{i['id']}/good-practice",
+            {"rationale": "Replicable."},
+            i["version"],
+        ),
+    ),
+    "POST /api/v1/initiatives/<uuid:initiative_id>/withdraw": (
+        "co_design",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/withdraw", {"reason": "Funding."}, i["version"]),
+    ),
+    "GET /api/v1/initiatives/<uuid:initiative_id>/history": (
+        "proposal",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/history", None, None),
+    ),
+    "GET /api/v1/initiatives/<uuid:initiative_id>/diff": (
+        "proposal",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/diff?from=1&to=2", None, None),
+    ),
+    "GET /api/v1/initiatives/<uuid:initiative_id>/audit-bundle": (
+        "proposal",
+        lambda s, i: (f"{A}/initiatives/{i['id']}/audit-bundle", None, None),
+    ),
+    "GET /api/v1/review-queue": (None, lambda s, i: (f"{A}/review-queue", None, None)),
+    "GET /api/v1/me/inbox": (None, lambda s, i: (f"{A}/me/inbox", None, None)),
+    "GET /api/v1/stats/impact": (None, lambda s, i: (f"{A}/stats/impact", None, None)),
+    "GET /api/v1/projections": (None, lambda s, i: (f"{A}/projections", None, None)),
+    "GET /api/v1/audit/entries": (None, lambda s, i: (f"{A}/audit/entries", None, None)),
+    "GET /api/v1/audit/digest": (None, lambda s, i: (f"{A}/audit/digest", None, None)),
+    "GET /api/v1/audit/verify": (None, lambda s, i: (f"{A}/audit/verify", None, None)),
+    "GET /api/v1/events": (None, lambda s, i: (f"{A}/events", None, None)),
+}
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
+    app = create_app(
+        {
+            "data_dir": tmp_path_factory.mktemp("matrix"),
+            "database_url": "",
+            **FAST_HASHING,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": PASSWORD,
+            "login_limit_per_email": "",
+            "login_limit_per_address": "",
+        }
+    )
+    yield Scene(app)
+    close_app(app)
+
+
+def routes(app: Flask) -> set[str]:
+    found = set()
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods or ():
+            if method not in ("HEAD", "OPTIONS"):
+                found.add(f"{method} {rule.rule}")
+    return found
+
+
+def test_the_matrix_covers_every_route_and_every_caller(scene: Scene) -> None:
+    listed = set(EXPECTED) | set(MATRIX["not_endpoints"])
+    assert routes(scene.world.app) == listed
+    assert set(CASES) == set(EXPECTED)
+    assert set(scene.clients) == set(CALLERS)
+
+
+@pytest.mark.parametrize("endpoint", sorted(EXPECTED))
+def test_every_caller_gets_the_expected_status(scene: Scene, endpoint: str) -> None:
+    method = endpoint.split()[0]
+    stage, build = CASES[endpoint]
+    unexpected = []
+    for caller in CALLERS:
+        client = scene.clients[caller]
+        if endpoint == "DELETE /api/v1/auth/tokens/current" and caller in CALLERS[:8]:
+            client = scene.world.login(client.account["email"])  # its own token, to revoke
+        initiative = scene.initiative(stage) if stage else {}
+        path, body, version = build(scene, initiative)
+        response = client.request(method, path, json=body, version=version)
+        wanted = EXPECTED[endpoint][caller]
+        if response.status_code != wanted:
+            unexpected.append(
+                (caller, wanted, response.status_code, response.get_json(silent=True))
+            )
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json", (caller, response.mimetype)
+    assert not unexpected, unexpected
