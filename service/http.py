@@ -51,8 +51,11 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def public(view: type[MethodView]) -> type[MethodView]:
-    """Marks a view as readable without an account."""
+    """Marks a view as readable without an account (and says so in the OpenAPI spec)."""
     view.public = True  # type: ignore[attr-defined]
+    for method in ("get", "post"):
+        if hasattr(view, method):
+            setattr(view, method, Blueprint.doc(security=[])(getattr(view, method)))
     return view
 
 
