@@ -35,7 +35,10 @@ def main() -> None:
         help="events in the audit chain benchmark (default 1,000,000)",
     )
     parser.add_argument(
-        "--only", choices=["read", "audit"], default=None, help="run one part of the suite"
+        "--only",
+        choices=["read", "audit", "latency"],
+        default=None,
+        help="run one part of the suite (latency: the chain's effect on commands alone)",
     )
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
@@ -50,10 +53,11 @@ def main() -> None:
     parts = [
         ("read side", read_side.sqlite, read_side.postgres, args.initiatives, "read"),
         ("audit chain", audit_chain.sqlite, audit_chain.postgres, args.chain_events, "audit"),
+        ("chain latency", audit_chain.sqlite_latency, audit_chain.postgres_latency, 0, "latency"),
     ]
     for name, on_sqlite, on_postgres, size, key in parts:
-        if args.only not in (None, key):
-            continue
+        if args.only != key and (args.only is not None or key == "latency"):
+            continue  # the full suite measures latency within the audit part
         folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
         try:
             with console.status(f"{name} on SQLite…"):
@@ -89,7 +93,12 @@ def main() -> None:
 def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str, str]]) -> None:
     """Writes the table of this run into its section of RESULTS.md (a run of one part keeps
     the other part's section from its own run)."""
-    section = {"read": "Read side", "audit": "Audit chain", None: "Full suite"}[args.only]
+    section = {
+        "read": "Read side",
+        "audit": "Audit chain",
+        "latency": "Chain and command latency",
+        None: "Full suite",
+    }[args.only]
     sections: dict[str, str] = {}
     if results.exists() and args.only:
         text = results.read_text()

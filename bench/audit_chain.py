@@ -99,7 +99,13 @@ def command_latency(
     shared machine touches both alike; the figure is the median of the pairs' ratios."""
     password = "bench password 2026"
     app = create_app(
-        {**overrides, **FAST, "admin_email": "bench@twinning.test", "admin_password": password}
+        {
+            **overrides,
+            **FAST,
+            "admin_email": "bench@twinning.test",
+            "admin_password": password,
+            "log_level": "WARNING",  # no request lines: the same for both kinds of round
+        }
     )
     http = app.test_client()
     rt = runtime(app)
@@ -207,6 +213,14 @@ def command_latency(
         ),
         (f"{label}: command mean with / without the chain, pooled", f"{mean:.3f}"),
     ]
+
+
+def sqlite_latency(folder: Path, _size: int) -> list[tuple[str, str]]:
+    return command_latency({"data_dir": folder / "latency", "database_url": ""}, "SQLite")
+
+
+def postgres_latency(url: str, schema: str, _size: int) -> list[tuple[str, str]]:
+    return command_latency({"database_url": url, "database_schema": f"{schema}_l"}, "PostgreSQL")
 
 
 def sqlite(folder: Path, events: int) -> list[tuple[str, str]]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+
+from tests import reliability
 
 PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -55,3 +58,32 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str
         yield {"database_url": PG_URL, "database_schema": schema, "pool_size": 2, "max_overflow": 4}
     finally:
         drop_schema(schema)
+
+
+# ------------------------------------------------------------ reliability summary
+_failed: Counter[str] = Counter()
+_ran: set[str] = set()
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_controller(session.config):
+        reliability.reset()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = Path(report.fspath).stem if report.fspath else ""
+    if module in reliability.SUITES and report.when == "call":
+        _ran.add(module)
+        if report.failed:
+            _failed[module] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _is_controller(session.config):
+        table = reliability.write(_failed, _ran)
+        if table:
+            print("\nReliability summary\n" + table)

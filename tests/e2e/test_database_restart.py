@@ -15,6 +15,7 @@ import pytest
 
 from service.config import Settings
 from service.runtime import Runtime
+from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.e2e.test_serve import ADMIN, Server, call
 from tests.pg_cluster import Cluster
@@ -151,6 +152,7 @@ def test_the_service_rides_out_a_database_restart(cluster: Cluster, tmp_path: Pa
             recovered = wait_for(lambda: ready() == 200, 30)
             acknowledged_before = len(load.acknowledged)
             time.sleep(2.0)
+        reliability.record(__name__, len(load.answers))
         after_restart = [a for a in load.acknowledged if a[2] > restarted]
         assert after_restart, "no command succeeded after the database came back"
         assert len(load.acknowledged) > acknowledged_before

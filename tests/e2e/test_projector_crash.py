@@ -15,6 +15,7 @@ import pytest
 from projections.runner import VIEW_BY_NAME
 from service.config import Settings
 from service.runtime import Runtime
+from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.projections.test_runner import populate
 
@@ -62,6 +63,7 @@ def test_killed_projectors_leave_views_equal_to_a_rebuild(
             kills += 1
             if min(rt.projector.positions().values()) >= head:
                 break
+        reliability.record(__name__, kills)
         assert kills >= 2
         # A last projector finishes the work and stops cleanly.
         process = subprocess.Popen(

@@ -80,13 +80,26 @@ def propose(base: str, token: str, title: str) -> dict[str, Any]:
 
 class Server:
     def __init__(
-        self, env: dict[str, str], tmp: Path, workers: int = 3, ready_timeout: float = 60
+        self,
+        env: dict[str, str],
+        tmp: Path,
+        workers: int = 3,
+        ready_timeout: float = 60,
+        projector: bool = True,
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = (tmp / f"serve-{self.port}.log").open("w")
         self.process = subprocess.Popen(
-            [TWINNING, "serve", "--port", str(self.port), "--workers", str(workers)],
+            [
+                TWINNING,
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--projector" if projector else "--no-projector",
+            ],
             env={
                 **os.environ,
                 **env,

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from service.app import close_app, create_app
 from service.credentials import token_digest, tokens
 from service.http import runtime
+from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, proposal
 
@@ -368,4 +369,5 @@ def test_every_caller_gets_the_expected_status(scene: Scene, endpoint: str) -> N
             )
         if response.status_code >= 400:
             assert response.mimetype == "application/problem+json", (caller, response.mimetype)
+    reliability.record(__name__, len(CALLERS))
     assert not unexpected, unexpected

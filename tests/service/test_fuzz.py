@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from service.app import close_app, create_app
+from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World
 
@@ -87,6 +88,7 @@ def test_the_api_answers_generated_requests_as_documented(
     headers = {"Authorization": f"Bearer {fuzz_world['tokens'][role]}"}
     failures: dict[str, str] = {}
     operations = 0
+    tried = [0]
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path == "/api/v1/auth/tokens/current" and operation.method.upper() == "DELETE":
@@ -102,6 +104,7 @@ def test_the_api_answers_generated_requests_as_documented(
             database=None,
         )
         def run(case: Any) -> None:
+            tried[0] += 1
             case.call_and_validate(
                 headers=headers,
                 additional_checks=[problem_documents, no_server_error],
@@ -114,5 +117,6 @@ def test_the_api_answers_generated_requests_as_documented(
             run()
         except Exception as error:  # gather: one report for every operation that failed
             failures[f"{operation.method.upper()} {operation.path}"] = str(error)[:2000]
+    reliability.record(__name__, tried[0])
     assert operations >= 40
     assert not failures, "\n\n".join(f"{k}:\n{v}" for k, v in failures.items())
