@@ -23,6 +23,7 @@ from domain.errors import (
     StateConflict,
 )
 from domain.values import (
+    COUNT_PROBLEM,
     DEFAULTS,
     MULTILINGUAL_FIELDS,
     REQUIRED_ON_PROPOSAL,
@@ -33,6 +34,7 @@ from domain.values import (
     State,
     approval_steps,
     field_errors,
+    is_count,
     is_http_url,
     is_iso_date,
     multilingual_errors,
@@ -658,9 +660,8 @@ def report_errors(report: dict[str, Any]) -> dict[str, list[str]]:
     if not errors and report["period_end"] < report["period_start"]:
         errors["period_end"] = ["Must not be before period_start."]
     for name in ("participants", "activities"):
-        value = report.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            errors[name] = ["Must be a whole number >= 0."]
+        if not is_count(report.get(name)):
+            errors[name] = [COUNT_PROBLEM]
     narrative = report.get("narrative")
     problems = multilingual_errors("narrative", narrative)
     if problems or not narrative:

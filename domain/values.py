@@ -164,6 +164,15 @@ DEFAULTS: dict[str, Any] = {
 }
 TARGET_GROUP_MAX = 200
 LIST_MAX = 100
+COUNT_MAX = 1_000_000  # participants, activities: far above any real event, inside every column
+
+
+def is_count(value: Any) -> bool:
+    """A whole number of people or activities: 0 to COUNT_MAX (a bool is not a number)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= COUNT_MAX
+
+
+COUNT_PROBLEM = f"Must be a whole number from 0 to {COUNT_MAX:,}."
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -241,8 +250,7 @@ def field_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
                 "target group",
             )
         elif name == "expected_participants":
-            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
-            problems = [] if ok else ["Must be a whole number >= 0."]
+            problems = [] if is_count(value) else [COUNT_PROBLEM]
         else:  # start_date, end_date
             problems = [] if value is None or is_iso_date(value) else ["Must be an ISO date."]
         if problems:

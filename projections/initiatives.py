@@ -65,7 +65,7 @@ class InitiativesView(View):
                 sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=False),
                 sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
                 sa.Column("good_practice", sa.Boolean, nullable=False),
-                sa.Column("participants", sa.Integer, nullable=False),
+                sa.Column("participants", sa.BigInteger, nullable=False),
                 sa.Column("title_sort", sa.String(200), nullable=False),
                 sa.Column("search", sa.Text, nullable=False),
                 sa.Column("doc", sa.Text, nullable=False),

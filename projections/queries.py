@@ -67,6 +67,11 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
         raise BadCursor("Invalid cursor.")
     if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
         raise BadCursor("Invalid cursor.")
+    # A forged cursor must not reach the database with what no column holds.
+    if any(isinstance(v, int) and abs(v) > 2**53 for v in values):
+        raise BadCursor("Invalid cursor.")
+    if any(isinstance(v, str) and (len(v) > 1000 or "\x00" in v) for v in values):
+        raise BadCursor("Invalid cursor.")
     return values
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask, Response, current_app, redirect, request, send_from_directory
@@ -10,6 +11,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from domain.errors import InvalidFields
 from service import (
     audit,
     auth,
@@ -61,11 +63,58 @@ def _check_body() -> None:
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ApiProblem(415, "Send the body as application/json.")
     try:
-        request.get_json(force=True)
+        body = request.get_json(force=True)
     except RecursionError:
         raise ApiProblem(400, "The JSON body is nested too deeply.") from None
     except BadRequest:
         raise ApiProblem(400, "The request body is not valid JSON in UTF-8.") from None
+    items = body.items() if isinstance(body, dict) else [("body", body)]
+    problems = {str(key): [problem] for key, value in items if (problem := _unfit(value, key))}
+    if problems:
+        raise InvalidFields(problems)
+
+
+# C0 controls but tab, newline and carriage return; DEL; lone surrogates (not UTF-8 at all).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_NUMBER_LIMIT = 2**53  # beyond it JSON numbers stop being exact in most clients
+
+
+def _unfit(value: Any, key: Any = "") -> str | None:
+    """Why a JSON value cannot be taken as text or number anywhere in the service, or None.
+
+    Control characters and lone surrogates have no place in names, texts or identifiers
+    (and PostgreSQL refuses NUL in text); numbers beyond 2^53 are not exact in JSON."""
+    stack = [key, value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                return "Must not contain control characters or lone surrogates."
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > _NUMBER_LIMIT:
+                return "Numbers must lie between -2^53 and 2^53."
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return "Numbers must be finite."
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                stack += [k, v]
+        elif isinstance(item, list):
+            stack += item
+    return None
+
+
+def _check_query() -> None:
+    """The same rule for query parameters: 422 keyed by the parameter."""
+    problems = {
+        key: [problem]
+        for key, value in request.args.items(multi=True)
+        if (problem := _unfit(value, key))
+    }
+    if problems:
+        raise InvalidFields(problems)
 
 
 def _database_gate() -> None:
@@ -130,6 +179,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         )
     auth.init_app(app)
     app.before_request(_check_body)
+    app.before_request(_check_query)
 
     api = TwinningApi(app)
     for module in (auth, organisations, users, initiatives, themes, health, audit, metrics):

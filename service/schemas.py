@@ -21,6 +21,11 @@ def IsoDate(**kw: Any) -> fields.String:
     return fields.String(metadata={"format": "date", "example": "2027-03-01"}, **kw)
 
 
+# The largest position or version a query may name: beyond it no store can hold one, and
+# SQLite's INTEGER would overflow.
+NUMBER_MAX = 2**53
+
+
 def StrictInt(**kw: Any) -> fields.Integer:
     return fields.Integer(strict=True, **kw)
 
@@ -175,7 +180,7 @@ class CompleteSchema(Schema):
 
 
 class VersionQuerySchema(Schema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(validate=validate.Range(min=1, max=NUMBER_MAX))
     as_of = fields.AwareDateTime(metadata={"description": "ISO 8601 with a time zone."})
 
 
@@ -427,8 +432,10 @@ class AuditEntriesQuerySchema(PageQuerySchema):
 
 
 class DiffQuerySchema(Schema):
-    from_ = fields.Integer(data_key="from", required=True, attribute="from")
-    to = fields.Integer(required=True)
+    from_ = fields.Integer(
+        data_key="from", required=True, attribute="from", validate=validate.Range(0, NUMBER_MAX)
+    )
+    to = fields.Integer(required=True, validate=validate.Range(0, NUMBER_MAX))
 
 
 class DiffSchema(Schema):
@@ -444,7 +451,7 @@ class DigestSchema(Schema):
 
 
 class VerifyQuerySchema(Schema):
-    position = fields.Integer(validate=validate.Range(min=0))
+    position = fields.Integer(validate=validate.Range(min=0, max=NUMBER_MAX))
     head_hash = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
@@ -456,7 +463,7 @@ class VerifySchema(Schema):
 
 
 class EventFeedQuerySchema(PageQuerySchema):
-    after = fields.Integer(validate=validate.Range(min=0), load_default=0)
+    after = fields.Integer(validate=validate.Range(min=0, max=NUMBER_MAX), load_default=0)
 
 
 class FeedEventSchema(Schema):

@@ -32,7 +32,8 @@ SUITES = {
 
 def record(module: str, tried: int) -> None:
     """Adds `tried` cases to the suite of `module` (its __name__ or file)."""
-    name = Path(module).stem.rsplit(".", 1)[-1]
+    name = Path(module).name
+    name = name.removesuffix(".py") if name.endswith(".py") else name.rsplit(".", 1)[-1]
     RECORDS.mkdir(exist_ok=True)
     with (RECORDS / f"{os.getpid()}.jsonl").open("a") as out:
         out.write(json.dumps({"suite": name, "tried": tried}) + "\n")

@@ -30,6 +30,8 @@ from tests.pg_cluster import Cluster
 pytestmark = pytest.mark.e2e
 
 SECONDS = float(os.environ.get("TWINNING_CRASH_SECONDS", "8"))
+SOAK_SECONDS = 180.0
+SOAK = pytest.mark.soak  # the long variant: `make soak`
 
 
 def children(pid: int) -> list[int]:
@@ -62,8 +64,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[st
         cluster.destroy()
 
 
+@pytest.mark.parametrize("seconds", [SECONDS, pytest.param(SOAK_SECONDS, marks=SOAK)])
 def test_killed_workers_and_projectors_lose_nothing(
-    database: dict[str, Any], tmp_path: Path
+    database: dict[str, Any], tmp_path: Path, seconds: float
 ) -> None:
     settings, cluster = database["settings"], database["cluster"]
     env = {"TWINNING_DATABASE_URL": settings["database_url"], "TWINNING_POOL_SIZE": "2"}
@@ -109,7 +112,7 @@ def test_killed_workers_and_projectors_lose_nothing(
         )
         partner = server.login("crash@e2e.test")
         with Load(server.base, partner) as load:
-            deadline = time.monotonic() + SECONDS
+            deadline = time.monotonic() + seconds
             restarted = cluster is None
             while time.monotonic() < deadline:
                 time.sleep(rng.uniform(0.3, 1.0))
@@ -122,7 +125,7 @@ def test_killed_workers_and_projectors_lose_nothing(
                     projector.wait()
                     projector = start_projector()
                     kills += 1
-                if not restarted and time.monotonic() > deadline - SECONDS / 2:
+                if not restarted and time.monotonic() > deadline - seconds / 2:
                     cluster.stop("fast")
                     time.sleep(0.5)
                     cluster.start()

@@ -21,6 +21,8 @@ from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World
 
 ROLES = ["partner", "reviewer", "auditor", "admin"]
 EXAMPLES = int(os.environ.get("TWINNING_FUZZ_EXAMPLES", "12"))
+SOAK_EXAMPLES = 150
+SOAK = pytest.mark.soak  # the long variant: `make soak`
 
 
 @schemathesis.check
@@ -78,9 +80,12 @@ def fuzz_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     close_app(app)
 
 
+@pytest.mark.parametrize(
+    "examples", [EXAMPLES, pytest.param(SOAK_EXAMPLES, marks=pytest.mark.soak)]
+)
 @pytest.mark.parametrize("role", ROLES)
 def test_the_api_answers_generated_requests_as_documented(
-    fuzz_world: dict[str, Any], role: str
+    fuzz_world: dict[str, Any], role: str, examples: int
 ) -> None:
     """Every operation of the spec, EXAMPLES generated requests each (TWINNING_FUZZ_EXAMPLES;
     `make soak` raises it), as this role; failures are gathered across operations."""
@@ -97,7 +102,7 @@ def test_the_api_answers_generated_requests_as_documented(
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=EXAMPLES,
+            max_examples=examples,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
