@@ -144,11 +144,18 @@ def run(overrides: dict[str, Any], label: str, large: int) -> list[tuple[str, st
     catch_up = time.perf_counter() - started
     large_p50, large_p95 = p95_of_list(app, token)
 
-    events, raw = raw_rate(rt)
+    # Raw rate and rebuild interleaved, best of each (raw 3 times, rebuild twice): the
+    # machine is shared, and a slow moment must not decide the ratio either way.
     read_views = [VIEW_BY_NAME["organisations"], VIEW_BY_NAME["initiatives"]]
-    started = time.perf_counter()
-    rt.projector.rebuild(read_views)
-    views_seconds = time.perf_counter() - started
+    raws, rebuilds = [], []
+    for attempt in range(3):
+        events, rate = raw_rate(rt)
+        raws.append(rate)
+        if attempt < 2:
+            started = time.perf_counter()
+            rt.projector.rebuild(read_views)
+            rebuilds.append(time.perf_counter() - started)
+    raw, views_seconds = max(raws), min(rebuilds)
     started = time.perf_counter()
     rt.projector.rebuild(list(VIEW_BY_NAME.values()))
     all_seconds = time.perf_counter() - started
@@ -166,9 +173,9 @@ def run(overrides: dict[str, Any], label: str, large: int) -> list[tuple[str, st
 
     results += [
         (f"{label}: events in the store", f"{events:,}"),
-        (f"{label}: raw read + decode", f"{raw:,.0f} events/s"),
+        (f"{label}: raw read + decode, best of 3", f"{raw:,.0f} events/s"),
         (
-            f"{label}: rebuild of the read views",
+            f"{label}: rebuild of the read views, best of 2",
             f"{views_rate:,.0f} events/s ({views_seconds:.1f} s)",
         ),
         (f"{label}: read views rebuild / raw (target >= 0.25)", f"{views_rate / raw:.2f}"),

@@ -39,7 +39,7 @@ VIEW_BY_NAME = {view.name: view for view in VIEWS}
 AGGREGATE_OF = {"organisations": "Organisation.", "initiatives": "Initiative."}
 
 Progress = Callable[[int, int], None]  # (position reached, head)
-REBUILD_BATCH = 5000
+REBUILD_BATCH = 20000
 # Without a NOTIFY, look anyway this often (a missed notification costs at most this).
 LISTEN_TIMEOUT = 2.0
 ANALYZE_AFTER = 20_000  # events applied in one catch-up
