@@ -99,6 +99,8 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
         "latency": "Chain and command latency",
         None: "Full suite",
     }[args.only]
+    if args.no_postgres:
+        section += " (SQLite only)"
     sections: dict[str, str] = {}
     if results.exists() and args.only:
         text = results.read_text()
@@ -109,7 +111,8 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
         [
             "",
             f"`python -m bench --initiatives {args.initiatives} --chain-events "
-            f"{args.chain_events}{' --only ' + args.only if args.only else ''}`",
+            f"{args.chain_events}{' --only ' + args.only if args.only else ''}"
+            f"{' --no-postgres' if args.no_postgres else ''}`",
             "",
             "| measure | figure |",
             "|---|---|",

@@ -10,12 +10,10 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.read_side import COUNTRIES, add_initiatives, raw_read_rate
-from domain.values import Caller, system_actor
+from bench.read_side import add_initiatives, network, raw_read_rate
 from projections import audit
 from projections.runner import LIVE, VIEW_BY_NAME
 from service.app import close_app, create_app
@@ -43,14 +41,7 @@ def verify_rate(rt: Runtime) -> tuple[int, float]:
 def chain_at_scale(overrides: dict[str, Any], label: str, events: int) -> list[tuple[str, str]]:
     rt = Runtime(Settings.from_env(environ={}, overrides={**overrides, **FAST}))
     try:
-        orgs = [
-            rt.app.register_organisation(
-                system_actor(), f"Town {n}", "local_authority", COUNTRIES[n % 8]
-            ).aggregate.id
-            for n in range(20)
-        ]
-        leads = [Caller(str(uuid.uuid4()), str(org), frozenset({"partner"})) for org in orgs]
-        reviewer = Caller(str(uuid.uuid4()), str(uuid.uuid4()), frozenset({"reviewer"}))
+        leads, reviewer = network(rt)
         while rt.projector.head() < events:
             add_initiatives(rt, 10_000, leads, reviewer)
         started = time.perf_counter()

@@ -114,29 +114,7 @@ def test_the_service_rides_out_a_database_restart(cluster: Cluster, tmp_path: Pa
     server = Server(env, tmp_path, workers=2)
     try:
         lead = server.login(ADMIN)
-        status, _, org = call(
-            server.base,
-            "POST",
-            "/api/v1/organisations",
-            {"name": "Comune di Prova", "type": "local_authority", "country": "IT"},
-            lead,
-        )
-        assert status == 201
-        status, _, _ = call(
-            server.base,
-            "POST",
-            "/api/v1/users",
-            {
-                "email": "lead@restart.test",
-                "name": "Lead",
-                "password": "a password for the lead",
-                "organisation_id": org["id"],
-                "roles": ["partner"],
-            },
-            lead,
-        )
-        assert status == 201
-        partner = server.login("lead@restart.test", "a password for the lead")
+        partner, _ = server.partner(lead, "lead@restart.test")
 
         def ready() -> int:
             return call(server.base, "GET", "/readyz")[0]

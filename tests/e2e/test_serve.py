@@ -135,6 +135,32 @@ class Server:
                 self.process.wait()
         self.log.close()
 
+    def partner(self, admin: str, email: str, country: str = "IT") -> tuple[str, str]:
+        """A new organisation with a partner account: (its token, the organisation id)."""
+        status, _, org = call(
+            self.base,
+            "POST",
+            "/api/v1/organisations",
+            {"name": f"Comune {email}", "type": "local_authority", "country": country},
+            admin,
+        )
+        assert status == 201, org
+        status, _, body = call(
+            self.base,
+            "POST",
+            "/api/v1/users",
+            {
+                "email": email,
+                "name": "Partner",
+                "password": PASSWORD,
+                "organisation_id": org["id"],
+                "roles": ["partner"],
+            },
+            admin,
+        )
+        assert status == 201, body
+        return self.login(email), str(org["id"])
+
     def login(self, email: str, password: str = PASSWORD) -> str:
         status, _, body = call(
             self.base, "POST", "/api/v1/auth/tokens", {"email": email, "password": password}
