@@ -144,6 +144,7 @@ class AuditView(View):
         tables: dict[str, sa.Table],
         events: list[tuple[Any, Any]],
         app: Any = None,
+        stored: set[str] | None = None,
     ) -> None:
         assert app is not None, "the audit view needs the application's mapper"
         entries, states = tables["entries"], tables["aggregates"]

@@ -57,6 +57,9 @@ class Target:
     view: View
     tables: dict[str, sa.Table]
     tracking_name: str
+    # In a rebuild the tables start empty: the ids stored so far are all that can be loaded,
+    # so a batch looks up only those (None: unknown, look every id up).
+    stored: set[str] | None = None
 
 
 def create_tables(engine: sa.Engine) -> None:
@@ -115,7 +118,7 @@ class Projector:
                         )
                     events.append((notification, event))
             if notifications[-1].id > position:
-                target.view.apply(conn, target.tables, events, self.app)
+                target.view.apply(conn, target.tables, events, self.app, target.stored)
                 tracking.advance(conn, target.tracking_name, notifications[-1].id)
         return len(notifications)
 
@@ -222,7 +225,9 @@ class Projector:
         views = [views] if isinstance(views, View) else views
         suffix = f"__r{uuid.uuid4().hex[:8]}"
         metadata = sa.MetaData()
-        targets = [Target(v, v.define(metadata, suffix), f"{v.name}{suffix}") for v in views]
+        targets = [
+            Target(v, v.define(metadata, suffix), f"{v.name}{suffix}", stored=set()) for v in views
+        ]
         # Bulk loading into tables without their read indexes, then indexing once, is much
         # faster than keeping every index up to date row by row. The indexes the load itself
         # uses (primary keys, `ref`) are created with the tables.

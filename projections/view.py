@@ -43,10 +43,14 @@ class View:
         tables: dict[str, sa.Table],
         events: list[tuple[Any, Any]],
         app: Any = None,
+        stored: set[str] | None = None,
     ) -> None:
-        """Folds a batch of (notification, event) pairs into the documents and stores them."""
+        """Folds a batch of (notification, event) pairs into the documents and stores them.
+
+        `stored`, when given, holds every id the tables have (a rebuild's fresh tables): only
+        those are looked up, and the ids stored by this batch are added to it."""
         ids = {str(event.originator_id) for _, event in events}
-        documents = self.load(conn, tables, ids)
+        documents = self.load(conn, tables, ids if stored is None else ids & stored)
         existing = set(documents)
         changed = {}
         for notification, event in events:
@@ -55,6 +59,8 @@ class View:
             if folded is not None:
                 documents[key] = changed[key] = folded
         self.store(conn, tables, changed, existing)
+        if stored is not None:
+            stored.update(changed)
 
     # ------------------------------------------------------------------ storage
     def load(
