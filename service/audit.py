@@ -100,7 +100,7 @@ def entry(row: Any) -> dict[str, Any]:
 class History(MethodView):
     @blp.response(200, HistorySchema)
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(blp, 401, 403, 404, 503)
+    @documents(blp, 400, 401, 403, 404, 503)
     def get(self, initiative_id: UUID) -> dict[str, Any]:
         """Every event of the initiative in order: who, when, what changed, why."""
         require_auditor(current_caller())
@@ -165,7 +165,7 @@ class Entries(MethodView):
         description="JSON, or CSV with `Accept: text/csv` (every matching entry).",
     )
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(blp, 401, 403, 422, 503)
+    @documents(blp, 400, 401, 403, 422, 503)
     def get(self, query: dict[str, Any]) -> Any:
         """The whole system's decisions and changes, one entry per event; filters combine."""
         require_auditor(current_caller())
@@ -242,7 +242,7 @@ DECISIONS = {
 class AuditBundle(MethodView):
     @blp.response(200, AuditBundleSchema)
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(blp, 401, 403, 404, 503)
+    @documents(blp, 400, 401, 403, 404, 503)
     def get(self, initiative_id: UUID) -> dict[str, Any]:
         """One document with the initiative's events (as stored), decisions, diffs and the
         chain links needed to verify it offline with tools/verify_audit_bundle.py."""
@@ -314,7 +314,7 @@ def stored_row(app: Any, position: int) -> dict[str, Any] | None:
 class Digest(MethodView):
     @blp.response(200, DigestSchema)
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(blp, 401, 403, 503)
+    @documents(blp, 400, 401, 403, 503)
     def get(self) -> dict[str, Any]:
         """The head of the hash chain over every recorded event: keep it outside the system."""
         require_auditor(current_caller())

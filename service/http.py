@@ -110,7 +110,7 @@ def with_headers(
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Malformed JSON.",
+    400: "Malformed JSON, or a malformed header (X-Min-Position).",
     401: "No or bad credentials.",
     403: "Authenticated, but not allowed.",
     404: "Unknown resource.",

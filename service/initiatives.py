@@ -120,7 +120,7 @@ class Initiatives(MethodView):
     @blp.arguments(InitiativeListQuerySchema, location="query")
     @blp.response(200, InitiativePageSchema)
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(blp, 401, 422, 503)
+    @documents(blp, 400, 401, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List initiatives: filters, full-text `q` over titles and summaries in every
         language, sorting and keyset pagination."""

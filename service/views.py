@@ -104,7 +104,7 @@ class ReviewQueue(MethodView):
     @queue_blp.arguments(PageQuerySchema, location="query")
     @queue_blp.response(200, InitiativePageSchema)
     @queue_blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(queue_blp, 401, 403, 422, 503)
+    @documents(queue_blp, 400, 401, 403, 422, 503)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
         """In-review initiatives the caller may review now (not conflicted, four eyes),
         oldest first."""
@@ -119,7 +119,7 @@ class Inbox(MethodView):
     @inbox_blp.arguments(PageQuerySchema, location="query")
     @inbox_blp.response(200, InboxPageSchema)
     @inbox_blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(inbox_blp, 401, 422, 503)
+    @documents(inbox_blp, 400, 401, 422, 503)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
         """Invitations to the caller's organisation, amendments awaiting its decision and
         reviews awaiting the caller, oldest first."""
@@ -133,7 +133,7 @@ class Impact(MethodView):
     @stats_blp.arguments(ImpactQuerySchema, location="query")
     @stats_blp.response(200, ImpactSchema)
     @stats_blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(stats_blp, 401, 422, 503)
+    @documents(stats_blp, 400, 401, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Impact indicators over initiatives that reached approval (in `year`, if given);
         counts by state, theme and country over initiatives created or approved then."""
@@ -149,7 +149,7 @@ class GoodPractices(MethodView):
     @good_blp.arguments(GoodPracticeQuerySchema, location="query")
     @good_blp.response(200, InitiativePageSchema)
     @good_blp.doc(parameters=[MIN_POSITION_PARAMETER])
-    @documents(good_blp, 422, 503)
+    @documents(good_blp, 400, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The good-practice catalogue (readable without an account)."""
         await_min_position()
