@@ -15,7 +15,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench import audit_chain, read_side
+from bench import audit_chain, read_side, service_suite
 
 PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -35,10 +35,24 @@ def main() -> None:
         help="events in the audit chain benchmark (default 1,000,000)",
     )
     parser.add_argument(
+        "--seconds",
+        type=int,
+        default=15,
+        help="length of each measured round against the running service (default 15)",
+    )
+    parser.add_argument(
+        "--memory-initiatives",
+        type=int,
+        default=100_000,
+        help="initiatives in the worker memory benchmark (default 100,000)",
+    )
+    parser.add_argument(
         "--only",
-        choices=["read", "audit", "latency"],
+        choices=["read", "audit", "latency", "service", "memory"],
         default=None,
-        help="run one part of the suite (latency: the chain's effect on commands alone)",
+        help="run one part of the suite (latency: the chain's effect on commands alone; "
+        "service: commands, reads, lag, long histories against gunicorn and the projector; "
+        "memory: an API worker's memory as the data grows)",
     )
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
@@ -54,6 +68,14 @@ def main() -> None:
         ("read side", read_side.sqlite, read_side.postgres, args.initiatives, "read"),
         ("audit chain", audit_chain.sqlite, audit_chain.postgres, args.chain_events, "audit"),
         ("chain latency", audit_chain.sqlite_latency, audit_chain.postgres_latency, 0, "latency"),
+        ("service", service_suite.sqlite, service_suite.postgres, args.seconds, "service"),
+        (
+            "worker memory",
+            service_suite.memory_sqlite,
+            service_suite.memory_postgres,
+            args.memory_initiatives,
+            "memory",
+        ),
     ]
     for name, on_sqlite, on_postgres, size, key in parts:
         if args.only != key and (args.only is not None or key == "latency"):
@@ -97,6 +119,8 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
         "read": "Read side",
         "audit": "Audit chain",
         "latency": "Chain and command latency",
+        "service": "Service against real processes",
+        "memory": "Worker memory",
         None: "Full suite",
     }[args.only]
     if args.no_postgres:
@@ -111,7 +135,8 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
         [
             "",
             f"`python -m bench --initiatives {args.initiatives} --chain-events "
-            f"{args.chain_events}{' --only ' + args.only if args.only else ''}"
+            f"{args.chain_events} --seconds {args.seconds} --memory-initiatives "
+            f"{args.memory_initiatives}{' --only ' + args.only if args.only else ''}"
             f"{' --no-postgres' if args.no_postgres else ''}`",
             "",
             "| measure | figure |",

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -326,42 +325,33 @@ def impact(
     theme: str | None = None,
 ) -> dict[str, Any]:
     """The programme's indicators, as API.md defines them, for initiatives that reached
-    approval (in `year`, when given); plus counts by state, theme and country."""
-    rows = conn.execute(
-        sa.select(
-            MAIN.c.id,
-            MAIN.c.level,
-            MAIN.c.state,
-            MAIN.c.participants,
-            MAIN.c.approved_at,
-            MAIN.c.created_at,
-            MAIN.c.doc,
-        ).where(*initiative_filters(theme=theme, country=country))
-    ).all()
+    approval (in `year`, when given); plus counts by state, theme and country.
+
+    Counted in the database and read in chunks: memory and data sent stay small however many
+    initiatives there are."""
+    filters = initiative_filters(theme=theme, country=country)
+    counted = list(filters)
+    approved_in_year: list[Any] = []
     if year is not None:
-        counted = [
-            r
-            for r in rows
-            if r.created_at.year == year
-            or (r.approved_at is not None and r.approved_at.year == year)
-        ]
-    else:
-        counted = rows
-    by_state: Counter[str] = Counter()
-    by_theme: Counter[str] = Counter()
-    by_country: Counter[str] = Counter()
-    for row in counted:
-        document = decode(row.doc)
-        by_state[row.state] += 1
-        by_theme.update(document["themes"])
-        by_country.update(document["countries"])
-    reached = [
-        r
-        for r in rows
-        if r.state in REACHED_APPROVAL
-        and (year is None or (r.approved_at is not None and r.approved_at.year == year))
-    ]
-    members = _members(conn, [r.id for r in reached])
+        begins = datetime(year, 1, 1, tzinfo=UTC)
+        ends = datetime(year + 1, 1, 1, tzinfo=UTC)
+        approved_in_year = [MAIN.c.approved_at >= begins, MAIN.c.approved_at < ends]
+        counted.append(
+            sa.or_(
+                sa.and_(MAIN.c.created_at >= begins, MAIN.c.created_at < ends),
+                sa.and_(*approved_in_year),
+            )
+        )
+
+    def counts(table: sa.Table, name: str) -> dict[str, int]:
+        # An alias: the theme and country filters are EXISTS over the same tables.
+        rows = table.alias() if table is not MAIN else table
+        column = rows.c[name]
+        query = sa.select(column, sa.func.count()).where(*counted).group_by(column)
+        if table is not MAIN:
+            query = query.select_from(rows.join(MAIN, rows.c.ref == MAIN.c.id))
+        return dict(sorted((key, int(n)) for key, n in conn.execute(query)))
+
     national = {
         "local_authority_civil_society": 0,
         "association_civil_society": 0,
@@ -369,28 +359,35 @@ def impact(
         "initiatives": 0,
     }
     european = {"international": 0, "civil_society_networking": 0, "participants": 0}
-    for row in reached:
-        involved = members.get(row.id, [])
-        types = {t for t, _ in involved}
-        if row.level == "national":
-            national["initiatives"] += 1
-            national["participants"] += row.participants
-            if {"local_authority", "civil_society"} <= types:
-                national["local_authority_civil_society"] += 1
-            if {"national_association", "civil_society"} <= types:
-                national["association_civil_society"] += 1
-        else:
-            european["international"] += 1
-            european["participants"] += row.participants
-            civil_countries = {c for t, c in involved if t == "civil_society"}
-            if len(civil_countries) >= 2:
-                european["civil_society_networking"] += 1
+    reached = conn.execution_options(stream_results=True, yield_per=500).execute(
+        sa.select(MAIN.c.id, MAIN.c.level, MAIN.c.participants).where(
+            *filters, MAIN.c.state.in_(REACHED_APPROVAL), *approved_in_year
+        )
+    )
+    for chunk in reached.partitions():
+        members = _members(conn, [row.id for row in chunk])
+        for row in chunk:
+            involved = members.get(row.id, [])
+            types = {t for t, _ in involved}
+            if row.level == "national":
+                national["initiatives"] += 1
+                national["participants"] += row.participants
+                if {"local_authority", "civil_society"} <= types:
+                    national["local_authority_civil_society"] += 1
+                if {"national_association", "civil_society"} <= types:
+                    national["association_civil_society"] += 1
+            else:
+                european["international"] += 1
+                european["participants"] += row.participants
+                civil_countries = {c for t, c in involved if t == "civil_society"}
+                if len(civil_countries) >= 2:
+                    european["civil_society_networking"] += 1
     return {
         "national": national,
         "european": european,
-        "by_state": dict(sorted(by_state.items())),
-        "by_theme": dict(sorted(by_theme.items())),
-        "by_country": dict(sorted(by_country.items())),
+        "by_state": counts(MAIN, "state"),
+        "by_theme": counts(THEMES, "theme"),
+        "by_country": counts(COUNTRIES, "country"),
     }
 
 

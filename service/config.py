@@ -62,6 +62,7 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     token_ttl_hours: int = 12
     snapshot_interval: int = 50
+    aggregate_cache: int = field(default=1000, metadata={"least": 0})
     login_limit_per_email: str = "10/minute"
     login_limit_per_address: str = "100/minute"
     rate_limit: str = ""
@@ -231,6 +232,11 @@ class Database:
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_SCHEMA": self.schema or "public",
             }
+        if settings.aggregate_cache:
+            # Each process keeps recently used aggregates and, on every read, fetches only
+            # the events recorded after the cached version (never stale across processes).
+            env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.aggregate_cache)
+            env["AGGREGATE_CACHE_FASTFORWARD"] = "y"
         return {f"TWINNING_{key}": value for key, value in env.items()}
 
     def sqlalchemy_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -258,6 +259,11 @@ def test_impact_indicators_follow_their_definitions(world: World) -> None:
     only_env = ok(la.get("/api/v1/stats/impact", query_string={"theme": "environment"}))
     assert only_env["european"]["international"] == 1
     assert only_env["national"]["participants"] == 0
+    assert only_env["by_theme"] == {"environment": 1} and only_env["by_state"] == {"follow_up": 1}
+    in_rs = ok(la.get("/api/v1/stats/impact", query_string={"country": "RS"}))
+    assert in_rs["by_country"] == {"IT": 2, "RS": 3} and in_rs["national"]["initiatives"] == 1
+    this_year = datetime.now(UTC).year  # everything here was created and approved this year
+    assert ok(la.get("/api/v1/stats/impact", query_string={"year": this_year})) == stats
     past = ok(la.get("/api/v1/stats/impact", query_string={"year": 1999}))
     assert past["european"]["international"] == 0 and past["by_state"] == {}
     problem(la.get("/api/v1/stats/impact", query_string={"year": "soon"}), 422)

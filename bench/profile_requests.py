@@ -1,0 +1,94 @@
+"""Profiles the hot paths in one process with pyinstrument: the list, one initiative, and the
+commands of a lifecycle, through the whole Flask stack (test client, SQLite or PostgreSQL).
+
+    .venv/bin/python -m bench.profile_requests [list|one|commands] [--postgres] [--html FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from pyinstrument import Profiler
+
+from bench.__main__ import PG_URL
+from bench.read_side import add_initiatives, network
+from service.app import close_app, create_app
+from service.http import RUNTIME_KEY
+
+PASSWORD = "profile password 2026"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_requests")
+    parser.add_argument("path", choices=["list", "one", "commands"])
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--html", type=Path)
+    args = parser.parse_args()
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
+    settings: dict[str, Any] = {
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "admin_email": "profile@twinning.test",
+        "admin_password": PASSWORD,
+        "log_level": "WARNING",
+    }
+    if args.postgres:
+        settings |= {"database_url": PG_URL, "database_schema": schema}
+    else:
+        settings |= {"data_dir": folder, "database_url": ""}
+    app = create_app(settings)
+    try:
+        profile(app, args)
+    finally:
+        close_app(app)
+        if args.postgres:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def profile(app: Any, args: argparse.Namespace) -> None:
+    client = app.test_client()
+    token = client.post(
+        "/api/v1/auth/tokens", json={"email": "profile@twinning.test", "password": PASSWORD}
+    ).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    rt = app.extensions[RUNTIME_KEY]
+    leads, reviewer = network(rt)
+    add_initiatives(rt, 200, leads, reviewer)
+    rt.projector.catch_up()
+    first = client.get("/api/v1/initiatives?limit=50", headers=headers).json["items"][0]["id"]
+    profiler = Profiler(interval=0.0005)
+    with profiler:
+        for _ in range(args.requests):
+            if args.path == "list":
+                answer = client.get("/api/v1/initiatives?limit=50", headers=headers)
+            elif args.path == "one":
+                answer = client.get(f"/api/v1/initiatives/{first}", headers=headers)
+            else:
+                answer = client.post(
+                    "/api/v1/initiatives",
+                    headers=headers,
+                    json={
+                        "title": {"en": "Profiled"},
+                        "summary": {"en": "S"},
+                        "original_language": "en",
+                        "themes": ["youth"],
+                        "level": "national",
+                        "countries": ["IT"],
+                    },
+                )
+            assert answer.status_code in (200, 201), answer.json
+    if args.html:
+        args.html.write_text(profiler.output_html())
+    print(profiler.output_text(unicode=True, color=False, show_all=True))
+
+
+if __name__ == "__main__":
+    main()
