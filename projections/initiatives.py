@@ -35,6 +35,30 @@ def waiting_on(document: Document) -> dict[str, Any]:
     return {"kind": "none"}
 
 
+def summary(document: Document) -> dict[str, Any]:
+    """An initiative as lists show it (API.md's summary)."""
+    return {
+        "id": document["id"],
+        "title": document["title"],
+        "summary": document["summary"],
+        "state": document["state"],
+        "themes": document["themes"],
+        "level": document["level"],
+        "countries": document["countries"],
+        "lead_organisation_id": document["lead_organisation_id"],
+        "partners": [
+            {"organisation_id": org, "status": status}
+            for org, status in document["partners"].items()
+        ],
+        "version": document["version"],
+        "created_at": document["created_at"],
+        "updated_at": document["updated_at"],
+        "good_practice": document["good_practice"],
+        "waiting_on": document["waiting_on"],
+        "waiting_since": document["waiting_since"],
+    }
+
+
 class InitiativesView(View):
     name = "initiatives"
 
@@ -69,6 +93,10 @@ class InitiativesView(View):
                 sa.Column("title_sort", sa.String(200), nullable=False),
                 sa.Column("search", sa.Text, nullable=False),
                 sa.Column("doc", sa.Text, nullable=False),
+                # The summary as the API sends it, serialized once when the initiative
+                # changes, so that list pages are joined, not decoded and re-encoded (NULL in
+                # rows written before this column existed: they are rendered from `doc`).
+                sa.Column("card", sa.Text, nullable=True),
                 sa.Index(f"ix_{main}_updated", "updated_at", "id"),
                 sa.Index(f"ix_{main}_created", "created_at", "id"),
                 sa.Index(f"ix_{main}_title", "title_sort", "id"),
@@ -214,6 +242,7 @@ class InitiativesView(View):
                     "title_sort": original.casefold()[:200],
                     "search": "\n".join(texts).casefold(),
                     "doc": encode(document),
+                    "card": encode(summary(document)),
                 }
             ],
             "themes": [{"ref": ref, "theme": t} for t in document["themes"]],

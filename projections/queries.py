@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.values import Caller
-from projections.initiatives import REACHED_APPROVAL
+from projections.initiatives import REACHED_APPROVAL, summary
 from projections.runner import LIVE
-from projections.view import decode, iso, parse_time
+from projections.view import decode, encode, iso, parse_time
 
 INITIATIVES = LIVE["initiatives"]
 MAIN = INITIATIVES["main"]
@@ -26,6 +26,8 @@ ORGS = INITIATIVES["organisations"]
 APPROVERS = INITIATIVES["approvers"]
 AMENDMENTS = INITIATIVES["amendments"]
 ORGANISATIONS = LIVE["organisations"]["main"]
+# The document only where the card is missing (rows written before cards existed).
+DOC_WITHOUT_CARD = sa.case((MAIN.c.card.is_(None), MAIN.c.doc), else_=sa.null()).label("doc")
 
 SORTS = {
     "updated_at": (MAIN.c.updated_at, False),
@@ -46,9 +48,18 @@ class BadCursor(ValueError):
 class Page:
     items: list[dict[str, Any]]
     next_cursor: str | None
+    # The items already serialized (JSON objects), when the view stores them so.
+    cards: list[str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        if self.cards is not None:
+            return {"items": [json.loads(c) for c in self.cards], "next_cursor": self.next_cursor}
         return {"items": self.items, "next_cursor": self.next_cursor}
+
+    def as_json(self) -> str:
+        """The page as the API sends it, joining the stored cards."""
+        items = self.cards if self.cards is not None else [json.dumps(i) for i in self.items]
+        return f'{{"items":[{",".join(items)}],"next_cursor":{json.dumps(self.next_cursor)}}}'
 
 
 def encode_cursor(*values: Any) -> str:
@@ -89,30 +100,6 @@ def _cursor_value(sort: str, raw: Any) -> Any:
         except ValueError:
             raise BadCursor("Invalid cursor.") from None
     return raw
-
-
-def summary(document: dict[str, Any]) -> dict[str, Any]:
-    """An initiative as lists show it."""
-    return {
-        "id": document["id"],
-        "title": document["title"],
-        "summary": document["summary"],
-        "state": document["state"],
-        "themes": document["themes"],
-        "level": document["level"],
-        "countries": document["countries"],
-        "lead_organisation_id": document["lead_organisation_id"],
-        "partners": [
-            {"organisation_id": org, "status": status}
-            for org, status in document["partners"].items()
-        ],
-        "version": document["version"],
-        "created_at": document["created_at"],
-        "updated_at": document["updated_at"],
-        "good_practice": document["good_practice"],
-        "waiting_on": document["waiting_on"],
-        "waiting_since": document["waiting_since"],
-    }
 
 
 def _exists(table: sa.Table, *conditions: Any) -> Any:
@@ -161,7 +148,7 @@ def list_initiatives(
     **filters: Any,
 ) -> Page:
     column, descending = SORTS[sort]
-    query = sa.select(MAIN.c.id, MAIN.c.doc, column.label("sort_key")).where(
+    query = sa.select(MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, column.label("sort_key")).where(
         *initiative_filters(**filters)
     )
     if cursor:
@@ -173,22 +160,24 @@ def list_initiatives(
 
 
 def _page(rows: list[Any], limit: int, sort: str) -> Page:
+    """A page of initiative summaries from rows of (id, card, doc, sort_key)."""
     more = len(rows) > limit
     rows = rows[:limit]
-    documents = [decode(row.doc) for row in rows]
+    cards = [row.card if row.card is not None else encode(summary(decode(row.doc))) for row in rows]
     next_cursor = None
     if more:
-        last = documents[-1]
         key = sort.lstrip("-")
-        value = last[key] if sort in DATETIME_SORTS else rows[-1].sort_key
-        next_cursor = encode_cursor(value, last["id"])
-    return Page([summary(d) for d in documents], next_cursor)
+        value = json.loads(cards[-1])[key] if sort in DATETIME_SORTS else rows[-1].sort_key
+        next_cursor = encode_cursor(value, rows[-1].id)
+    return Page([], next_cursor, cards)
 
 
 def review_queue(conn: sa.Connection, caller: Caller, *, limit: int, cursor: str | None) -> Page:
     """In-review initiatives the caller may review now: uninvolved, and not an approver of
     this round; oldest first."""
-    query = sa.select(MAIN.c.id, MAIN.c.doc, MAIN.c.waiting_since.label("sort_key")).where(
+    query = sa.select(
+        MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, MAIN.c.waiting_since.label("sort_key")
+    ).where(
         MAIN.c.state == "in_review",
         ~_exists(ORGS, ORGS.c.organisation_id == caller.organisation_id),
         ~_exists(APPROVERS, APPROVERS.c.account_id == caller.account_id),
@@ -265,7 +254,7 @@ def inbox(conn: sa.Connection, caller: Caller, *, limit: int, cursor: str | None
                 }
             )
     if "reviewer" in caller.roles:
-        for item in review_queue(conn, caller, limit=INBOX_MAX, cursor=None).items:
+        for item in review_queue(conn, caller, limit=INBOX_MAX, cursor=None).as_dict()["items"]:
             items.append(
                 {
                     "kind": "review",
@@ -301,7 +290,9 @@ def good_practices(
     theme: str | None = None,
     country: str | None = None,
 ) -> Page:
-    query = sa.select(MAIN.c.id, MAIN.c.doc, MAIN.c.updated_at.label("sort_key")).where(
+    query = sa.select(
+        MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, MAIN.c.updated_at.label("sort_key")
+    ).where(
         MAIN.c.good_practice.is_(True),
         MAIN.c.state == "completed",
         *initiative_filters(theme=theme, country=country),

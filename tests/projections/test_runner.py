@@ -145,3 +145,33 @@ def test_on_postgres_the_projector_is_woken_by_notify(rt: Runtime) -> None:
     finally:
         stop.set()
         follower.join()
+
+
+def test_view_tables_of_an_earlier_release_gain_new_columns_and_lists_still_read(
+    rt: Runtime,
+) -> None:
+    """A release that adds a (nullable) column to a view table upgrades it in place; rows
+    written before it are rendered from their document, the same as fresh ones."""
+    from projections import queries
+    from projections.runner import create_tables
+
+    populate(rt, 6)
+    rt.projector.catch_up()
+    with rt.engine.connect() as conn:
+        fresh = queries.list_initiatives(conn, limit=4, cursor=None).as_dict()
+    main = LIVE["initiatives"]["main"]
+    with rt.engine.begin() as conn:
+        # As an earlier release left it: no card column.
+        conn.exec_driver_sql(f"ALTER TABLE {main.name} DROP COLUMN card")
+    create_tables(rt.engine)
+    create_tables(rt.engine)  # a second process starting: nothing more to add
+    with rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(main.c.card.is_(None))).scalar() == 6
+        upgraded = queries.list_initiatives(conn, limit=4, cursor=None).as_dict()
+        assert upgraded == fresh and fresh["next_cursor"]
+        second = queries.list_initiatives(conn, limit=4, cursor=fresh["next_cursor"])
+        assert len(second.as_dict()["items"]) == 2
+    rt.projector.rebuild(VIEW_BY_NAME["initiatives"])
+    with rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(main.c.card.is_(None))).scalar() == 0
+        assert queries.list_initiatives(conn, limit=4, cursor=None).as_dict() == fresh
