@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     insert,
     select,
@@ -44,6 +45,11 @@ tokens = Table(
 )
 
 TOKEN_BYTES = 32  # 256 bits of randomness
+# Built once: every request looks its token up, and a statement built per call costs more
+# than the query itself (SQLAlchemy memoizes the cache key on the statement object).
+TOKEN_LOOKUP = select(
+    tokens.c.token_hash, tokens.c.account_id, tokens.c.expires_at, tokens.c.revoked_at
+).where(tokens.c.token_hash == bindparam("digest"))
 
 
 def token_digest(token: str) -> str:
@@ -105,14 +111,7 @@ class Credentials:
         """The account a live token belongs to, or None (unknown, expired or revoked)."""
         digest = token_digest(token)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    tokens.c.token_hash,
-                    tokens.c.account_id,
-                    tokens.c.expires_at,
-                    tokens.c.revoked_at,
-                ).where(tokens.c.token_hash == digest)
-            ).first()
+            row = conn.execute(TOKEN_LOOKUP, {"digest": digest}).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             return None
         if row.revoked_at is not None or aware(row.expires_at) <= now:
