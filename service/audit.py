@@ -117,7 +117,7 @@ class History(MethodView):
 
 @blp.route("/initiatives/<uuid:initiative_id>/diff")
 class Diff(MethodView):
-    @blp.arguments(DiffQuerySchema, location="query")
+    @blp.arguments(DiffQuerySchema(), location="query")
     @blp.response(200, DiffSchema)
     @documents(blp, 401, 403, 404, 422)
     def get(self, query: dict[str, Any], initiative_id: UUID) -> dict[str, Any]:
@@ -158,7 +158,7 @@ def _entry_conditions(query: dict[str, Any]) -> list[Any]:
 
 @blp.route("/audit/entries")
 class Entries(MethodView):
-    @blp.arguments(AuditEntriesQuerySchema, location="query")
+    @blp.arguments(AuditEntriesQuerySchema(), location="query")
     @blp.response(
         200,
         AuditEntryPageSchema,
@@ -327,7 +327,7 @@ class Digest(MethodView):
 
 @blp.route("/audit/verify")
 class Verify(MethodView):
-    @blp.arguments(VerifyQuerySchema, location="query")
+    @blp.arguments(VerifyQuerySchema(), location="query")
     @blp.response(200, VerifySchema)
     @documents(blp, 401, 403, 422)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -350,7 +350,7 @@ class Verify(MethodView):
 
 @blp.route("/events")
 class Events(MethodView):
-    @blp.arguments(EventFeedQuerySchema, location="query")
+    @blp.arguments(EventFeedQuerySchema(), location="query")
     @blp.response(200, EventPageSchema)
     @documents(blp, 401, 403, 422)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:

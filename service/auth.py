@@ -55,7 +55,7 @@ class LoginLimits:
 @blp.route("/tokens")
 @public
 class Tokens(MethodView):
-    @blp.arguments(LoginSchema)
+    @blp.arguments(LoginSchema())
     @blp.response(201, TokenSchema)
     @documents(blp, 400, 401, 415, 422, 429)
     def post(self, login: dict[str, Any]) -> dict[str, Any]:

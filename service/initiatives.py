@@ -117,7 +117,7 @@ COMMAND_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
 
 @blp.route("")
 class Initiatives(MethodView):
-    @blp.arguments(InitiativeListQuerySchema, location="query")
+    @blp.arguments(InitiativeListQuerySchema(), location="query")
     @blp.response(200, InitiativePageSchema)
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
     @documents(blp, 400, 401, 422, 503)
@@ -130,7 +130,7 @@ class Initiatives(MethodView):
             query["organisation_id"] = str(query["organisation_id"])
         return page_of(queries.list_initiatives, **query)
 
-    @blp.arguments(ProposeSchema)
+    @blp.arguments(ProposeSchema())
     @blp.response(201, InitiativeSchema)
     @documents(blp, 400, 401, 403, 413, 415, 422)
     def post(self, fields: dict[str, Any]) -> Any:
@@ -140,7 +140,7 @@ class Initiatives(MethodView):
 
 @blp.route("/<uuid:initiative_id>")
 class InitiativeById(MethodView):
-    @blp.arguments(VersionQuerySchema, location="query")
+    @blp.arguments(VersionQuerySchema(), location="query")
     @blp.response(200, InitiativeSchema)
     @documents(blp, 401, 404, 422)
     def get(self, query: dict[str, Any], initiative_id: UUID) -> Any:
@@ -156,7 +156,7 @@ class InitiativeById(MethodView):
             representation(initiative, caller, current=current), version=initiative.version
         )
 
-    @blp.arguments(EditSchema)
+    @blp.arguments(EditSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def patch(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -171,7 +171,7 @@ class InitiativeById(MethodView):
 
 @blp.route("/<uuid:initiative_id>/partners")
 class Partners(MethodView):
-    @blp.arguments(InviteSchema)
+    @blp.arguments(InviteSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -220,7 +220,7 @@ class CoDesign(MethodView):
 
 @blp.route("/<uuid:initiative_id>/amendments")
 class Amendments(MethodView):
-    @blp.arguments(AmendmentCreateSchema)
+    @blp.arguments(AmendmentCreateSchema())
     @blp.response(201, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -241,7 +241,7 @@ class Amendments(MethodView):
 
 @blp.route("/<uuid:initiative_id>/amendments/<uuid:amendment_id>/accept")
 class AcceptAmendment(MethodView):
-    @blp.arguments(AcceptAmendmentSchema)
+    @blp.arguments(AcceptAmendmentSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID, amendment_id: UUID) -> Any:
@@ -259,7 +259,7 @@ class AcceptAmendment(MethodView):
 
 @blp.route("/<uuid:initiative_id>/amendments/<uuid:amendment_id>/reject")
 class RejectAmendment(MethodView):
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID, amendment_id: UUID) -> Any:
@@ -286,7 +286,7 @@ class Submit(MethodView):
 
 @blp.route("/<uuid:initiative_id>/reviews")
 class Reviews(MethodView):
-    @blp.arguments(ReviewSchema)
+    @blp.arguments(ReviewSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -315,7 +315,7 @@ class FollowUp(MethodView):
 
 @blp.route("/<uuid:initiative_id>/reports")
 class Reports(MethodView):
-    @blp.arguments(ReportSchema)
+    @blp.arguments(ReportSchema())
     @blp.response(201, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -327,7 +327,7 @@ class Reports(MethodView):
 
 @blp.route("/<uuid:initiative_id>/complete")
 class Complete(MethodView):
-    @blp.arguments(CompleteSchema)
+    @blp.arguments(CompleteSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -341,7 +341,7 @@ class Complete(MethodView):
 
 @blp.route("/<uuid:initiative_id>/good-practice")
 class GoodPractice(MethodView):
-    @blp.arguments(RationaleSchema)
+    @blp.arguments(RationaleSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
@@ -355,7 +355,7 @@ class GoodPractice(MethodView):
 
 @blp.route("/<uuid:initiative_id>/withdraw")
 class Withdraw(MethodView):
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, InitiativeSchema)
     @documents(blp, *COMMAND_ERRORS)
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:

@@ -41,7 +41,7 @@ def organisation_body(organisation: Organisation) -> dict[str, Any]:
 
 @blp.route("")
 class Organisations(MethodView):
-    @blp.arguments(PageQuerySchema, location="query")
+    @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, OrganisationPageSchema)
     @blp.doc(parameters=[MIN_POSITION_PARAMETER])
     @documents(blp, 400, 401, 422, 503)
@@ -51,7 +51,7 @@ class Organisations(MethodView):
         await_min_position()
         return page_of(queries.list_organisations, **page)
 
-    @blp.arguments(OrganisationCreateSchema)
+    @blp.arguments(OrganisationCreateSchema())
     @blp.response(201, OrganisationSchema)
     @documents(blp, 400, 401, 403, 413, 415, 422)
     def post(self, data: dict[str, Any]) -> Any:

@@ -31,7 +31,7 @@ def user_body(account: Account) -> dict[str, Any]:
 
 @blp.route("")
 class Users(MethodView):
-    @blp.arguments(UserCreateSchema)
+    @blp.arguments(UserCreateSchema())
     @blp.response(201, UserSchema)
     @documents(blp, 400, 401, 403, 409, 413, 415, 422)
     def post(self, data: dict[str, Any]) -> Any:
@@ -70,7 +70,7 @@ class UserById(MethodView):
 
 @blp.route("/<uuid:user_id>/roles")
 class Roles(MethodView):
-    @blp.arguments(RoleSchema)
+    @blp.arguments(RoleSchema())
     @blp.response(200, UserSchema)
     @documents(blp, 400, 401, 403, 404, 409, 415, 422)
     def post(self, data: dict[str, Any], user_id: UUID) -> Any:

@@ -106,7 +106,7 @@ projections_blp = Blueprint(
 
 @queue_blp.route("")
 class ReviewQueue(MethodView):
-    @queue_blp.arguments(PageQuerySchema, location="query")
+    @queue_blp.arguments(PageQuerySchema(), location="query")
     @queue_blp.response(200, InitiativePageSchema)
     @queue_blp.doc(parameters=[MIN_POSITION_PARAMETER])
     @documents(queue_blp, 400, 401, 403, 422, 503)
@@ -121,7 +121,7 @@ class ReviewQueue(MethodView):
 
 @inbox_blp.route("")
 class Inbox(MethodView):
-    @inbox_blp.arguments(PageQuerySchema, location="query")
+    @inbox_blp.arguments(PageQuerySchema(), location="query")
     @inbox_blp.response(200, InboxPageSchema)
     @inbox_blp.doc(parameters=[MIN_POSITION_PARAMETER])
     @documents(inbox_blp, 400, 401, 422, 503)
@@ -135,7 +135,7 @@ class Inbox(MethodView):
 
 @stats_blp.route("/impact")
 class Impact(MethodView):
-    @stats_blp.arguments(ImpactQuerySchema, location="query")
+    @stats_blp.arguments(ImpactQuerySchema(), location="query")
     @stats_blp.response(200, ImpactSchema)
     @stats_blp.doc(parameters=[MIN_POSITION_PARAMETER])
     @documents(stats_blp, 400, 401, 422, 503)
@@ -151,7 +151,7 @@ class Impact(MethodView):
 @good_blp.route("")
 @public
 class GoodPractices(MethodView):
-    @good_blp.arguments(GoodPracticeQuerySchema, location="query")
+    @good_blp.arguments(GoodPracticeQuerySchema(), location="query")
     @good_blp.response(200, InitiativePageSchema)
     @good_blp.doc(parameters=[MIN_POSITION_PARAMETER])
     @documents(good_blp, 400, 422, 503)
