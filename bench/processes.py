@@ -79,7 +79,8 @@ class Process:
         self.log.close()
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
 
 
@@ -144,7 +145,10 @@ class Client:
         body: Any = None,
         version: int | None = None,
         token: str | None = None,
+        retry: bool = False,
     ) -> tuple[int, dict[str, str], Any]:
+        """One request; a GET (or, with `retry`, any request: setup steps whose repetition
+        does no harm) is sent again once when the connection broke."""
         headers = {}
         data = None
         if body is not None:
@@ -164,15 +168,22 @@ class Client:
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.connection.close()
                 self.connection = None
-                if attempt == 2 or method != "GET":
+                if attempt == 2 or not (method == "GET" or retry):
                     raise
                 continue
             answer = json.loads(raw) if raw and raw[:1] in (b"{", b"[") else raw
             return response.status, dict(response.headers), answer
         raise AssertionError("unreachable")
 
-    def ok(self, method: str, path: str, body: Any = None, version: int | None = None) -> Any:
-        status, headers, answer = self.call(method, path, body, version)
+    def ok(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        version: int | None = None,
+        retry: bool = False,
+    ) -> Any:
+        status, headers, answer = self.call(method, path, body, version, retry=retry)
         if not 200 <= status < 300:
             raise RuntimeError(f"{method} {path}: {status} {answer!r}")
         return answer, headers

@@ -66,6 +66,7 @@ def person(admin: Client, base: str, country: str, kind: str, role: str) -> Pers
         "POST",
         "/api/v1/organisations",
         {"name": f"{kind} {country} {uuid.uuid4().hex[:8]}", "type": kind, "country": country},
+        retry=True,
     )
     email = f"{role}-{uuid.uuid4().hex[:10]}@bench.test"
     account, _ = admin.ok(
@@ -78,16 +79,19 @@ def person(admin: Client, base: str, country: str, kind: str, role: str) -> Pers
             "organisation_id": org["id"],
             "roles": [role],
         },
+        retry=True,
     )
     token, _ = Client(base).ok(
-        "POST", "/api/v1/auth/tokens", {"email": email, "password": PASSWORD}
+        "POST", "/api/v1/auth/tokens", {"email": email, "password": PASSWORD}, retry=True
     )
     return Person(account["id"], org["id"], role, token["token"])
 
 
 def make_team(base: str, clients: int) -> Team:
     admin = Client(base)
-    answer, _ = admin.ok("POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD})
+    answer, _ = admin.ok(
+        "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}, retry=True
+    )
     admin.token = answer["token"]
     team = Team()
     for n in range(clients):
@@ -227,7 +231,9 @@ def client_process(
             from service.config import Settings
             from service.runtime import Runtime
 
-            runtime = Runtime(Settings.from_env(environ=env))
+            # One command at a time: one connection (16 processes share max_connections).
+            single = {**env, "TWINNING_POOL_SIZE": "1", "TWINNING_MAX_OVERFLOW": "1"}
+            runtime = Runtime(Settings.from_env(environ=single))
         interval = team_interval(rate, len(team.pairs))
         time.sleep(max(0.0, start - time.monotonic()))
         offset = (interval or 0) * index / len(team.pairs)
@@ -691,6 +697,9 @@ def suite(
         reads(m, server, env, token["token"], folder)
         long_history(m, server, env, team)
         m.add("errors in the service log", str(server.output().count("Traceback")))
+    except Exception:
+        print(f"{label}: the service's log ends with:\n{server.output()[-4000:]}", file=sys.stderr)
+        raise
     finally:
         server.stop()
     return m.rows

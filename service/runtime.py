@@ -6,7 +6,9 @@ Built lazily on first use, so under gunicorn each worker builds its own after th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -66,6 +68,26 @@ def prepare_database(engine: sa.Engine, database: Database) -> None:
             conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
 
 
+@contextlib.contextmanager
+def schema_lock(engine: sa.Engine, database: Database) -> Iterator[None]:
+    """One process at a time creates (or checks) the tables of a PostgreSQL schema:
+    eventsourcing's `CREATE OR REPLACE FUNCTION` fails with "tuple concurrently updated" when
+    processes starting together (gunicorn workers, projectors) run it at the same moment."""
+    if database.kind != "postgres":
+        yield
+        return
+    digest = hashlib.sha256(f"twinning-schema:{database.schema}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
+
+
 class Runtime:
     """One process's application, database engine and credential store."""
 
@@ -77,19 +99,20 @@ class Runtime:
             self.database.events_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.database, settings)
         self.availability = Availability(self.engine)
-        prepare_database(self.engine, self.database)
-        self.app = Twinning(
-            env=self.database.eventsourcing_env(settings),
-            snapshot_interval=settings.snapshot_interval,
-        )
         hasher = PasswordHasher(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
         )
-        self.credentials = Credentials(
-            self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
-        )
-        self.credentials.create_tables()
-        create_view_tables(self.engine)
+        with schema_lock(self.engine, self.database):
+            prepare_database(self.engine, self.database)
+            self.app = Twinning(
+                env=self.database.eventsourcing_env(settings),
+                snapshot_interval=settings.snapshot_interval,
+            )
+            self.credentials = Credentials(
+                self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
+            )
+            self.credentials.create_tables()
+            create_view_tables(self.engine)
         self.projector = Projector(self.app, self.engine, batch_size=settings.projection_batch)
 
     def close(self) -> None:
