@@ -64,6 +64,27 @@ def profile(app: Any, args: argparse.Namespace) -> None:
     add_initiatives(rt, 200, leads, reviewer)
     rt.projector.catch_up()
     first = client.get("/api/v1/initiatives?limit=50", headers=headers).json["items"][0]["id"]
+    if args.path == "commands":  # a partner proposes
+        org = client.post(
+            "/api/v1/organisations",
+            headers=headers,
+            json={"name": "Profiled town", "type": "local_authority", "country": "IT"},
+        ).json["id"]
+        client.post(
+            "/api/v1/users",
+            headers=headers,
+            json={
+                "email": "partner@profile.test",
+                "name": "Partner",
+                "password": PASSWORD,
+                "organisation_id": org,
+                "roles": ["partner"],
+            },
+        )
+        token = client.post(
+            "/api/v1/auth/tokens", json={"email": "partner@profile.test", "password": PASSWORD}
+        ).json["token"]
+        headers = {"Authorization": f"Bearer {token}"}
     profiler = Profiler(interval=0.0005)
     with profiler:
         for _ in range(args.requests):
