@@ -20,9 +20,11 @@ def waiting_on(document: Document) -> dict[str, Any]:
     """Whose move it is: what the initiative waits for, and from whom."""
     state, lead = document["state"], document["lead_organisation_id"]
     if state in ("proposal", "co_design"):
-        invited = [org for org, status in document["partners"].items() if status == "invited"]
-        if invited:
-            return {"kind": "invitation", "organisation_id": invited[0]}
+        invited = next(
+            (org for org, status in document["partners"].items() if status == "invited"), None
+        )
+        if invited is not None:
+            return {"kind": "invitation", "organisation_id": invited}
         if document["pending"]:
             return {"kind": "amendment_decision", "organisation_id": lead}
         return {"kind": "lead", "organisation_id": lead}

@@ -49,12 +49,12 @@ class View:
 
         `stored`, when given, holds every id the tables have (a rebuild's fresh tables): only
         those are looked up, and the ids stored by this batch are added to it."""
-        ids = {str(event.originator_id) for _, event in events}
+        keys = [str(event.originator_id) for _, event in events]
+        ids = set(keys)
         documents = self.load(conn, tables, ids if stored is None else ids & stored)
         existing = set(documents)
         changed = {}
-        for notification, event in events:
-            key = str(event.originator_id)
+        for key, (notification, event) in zip(keys, events, strict=True):
             folded = self.fold(documents.get(key), event, notification.id)
             if folded is not None:
                 documents[key] = changed[key] = folded
@@ -154,6 +154,8 @@ def aware(moment: datetime) -> datetime:
 
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, the API's one way of writing a moment."""
+    if moment.tzinfo is UTC:  # events' own timestamps: the common case, kept fast
+        return moment.isoformat().replace("+00:00", "Z")
     return aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
