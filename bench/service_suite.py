@@ -657,7 +657,10 @@ def memory(label: str, database: dict[str, str], folder: Path, large: int) -> li
     finally:
         rt.close()
     m.add(f"loading {large - 100:,} more initiatives and projecting them", f"{loading:.0f} s")
-    m.add(f"impact statistics over {large:,} initiatives (median of 3)", f"{statistics.median(stats):.2f} s")
+    m.add(
+        f"impact statistics over {large:,} initiatives (median of 3)",
+        f"{statistics.median(stats):.2f} s",
+    )
     m.add(
         f"API worker RSS after the read workload at 100 / {large:,} initiatives (mean of "
         f"{WORKERS})",
