@@ -588,7 +588,7 @@ def workload(base: str, token: str, ids: list[str], requests: int = 3000) -> Non
     def load(seed: int) -> None:
         rng = random.Random(seed)
         client = Client(base, token)
-        cursor: str | None = None
+        cursors: dict[str, str | None] = {}
         while (n := next_request()) is not None:
             kind = n % 5
             if n % 200 == 0:  # statistics scan every initiative: now and then
@@ -598,10 +598,10 @@ def workload(base: str, token: str, ids: list[str], requests: int = 3000) -> Non
                 if n % 8 == 0:
                     query += "&q=youth"
                 path = f"/api/v1/initiatives?{query}"
-                if cursor and kind == 1:
-                    path += f"&cursor={cursor}"
+                if cursors.get(query) and kind == 1:  # a cursor goes with its own query
+                    path += f"&cursor={cursors[query]}"
                 body, _ = client.ok("GET", path)
-                cursor = body["next_cursor"]
+                cursors[query] = body["next_cursor"]
             elif kind == 2:
                 client.ok("GET", f"/api/v1/initiatives/{rng.choice(ids)}")
             elif kind == 3:
