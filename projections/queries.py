@@ -350,29 +350,54 @@ def impact(
         "initiatives": 0,
     }
     european = {"international": 0, "civil_society_networking": 0, "participants": 0}
-    reached = conn.execution_options(stream_results=True, yield_per=500).execute(
-        sa.select(MAIN.c.id, MAIN.c.level, MAIN.c.participants).where(
-            *filters, MAIN.c.state.in_(REACHED_APPROVAL), *approved_in_year
-        )
+    # One row per level, computed in the database: for each initiative that reached approval,
+    # which kinds of organisation lead or joined it, and in how many countries civil society.
+    members = (
+        sa.select(ORGS.c.ref, ORGANISATIONS.c.type, ORGANISATIONS.c.country)
+        .join(ORGANISATIONS, ORGANISATIONS.c.id == ORGS.c.organisation_id)
+        .where(ORGS.c.relation.in_(("lead", "joined")))
+        .subquery()
     )
-    for chunk in reached.partitions():
-        members = _members(conn, [row.id for row in chunk])
-        for row in chunk:
-            involved = members.get(row.id, [])
-            types = {t for t, _ in involved}
-            if row.level == "national":
-                national["initiatives"] += 1
-                national["participants"] += row.participants
-                if {"local_authority", "civil_society"} <= types:
-                    national["local_authority_civil_society"] += 1
-                if {"national_association", "civil_society"} <= types:
-                    national["association_civil_society"] += 1
-            else:
-                european["international"] += 1
-                european["participants"] += row.participants
-                civil_countries = {c for t, c in involved if t == "civil_society"}
-                if len(civil_countries) >= 2:
-                    european["civil_society_networking"] += 1
+
+    def has(kind: str) -> Any:
+        return sa.func.max(sa.case((members.c.type == kind, 1), else_=0))
+
+    each = (
+        sa.select(
+            MAIN.c.level,
+            MAIN.c.participants,
+            has("local_authority").label("la"),
+            has("civil_society").label("cso"),
+            has("national_association").label("na"),
+            sa.func.count(
+                sa.distinct(sa.case((members.c.type == "civil_society", members.c.country)))
+            ).label("cso_countries"),
+        )
+        .select_from(MAIN.outerjoin(members, members.c.ref == MAIN.c.id))
+        .where(*filters, MAIN.c.state.in_(REACHED_APPROVAL), *approved_in_year)
+        .group_by(MAIN.c.id, MAIN.c.level, MAIN.c.participants)
+        .subquery()
+    )
+    totals = conn.execute(
+        sa.select(
+            each.c.level,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(each.c.participants), 0),
+            sa.func.sum(sa.case(((each.c.la == 1) & (each.c.cso == 1), 1), else_=0)),
+            sa.func.sum(sa.case(((each.c.na == 1) & (each.c.cso == 1), 1), else_=0)),
+            sa.func.sum(sa.case((each.c.cso_countries >= 2, 1), else_=0)),
+        ).group_by(each.c.level)
+    )
+    for level, count, participants, la_cso, na_cso, networking in totals:
+        if level == "national":
+            national["initiatives"] += int(count)
+            national["participants"] += int(participants)
+            national["local_authority_civil_society"] += int(la_cso or 0)
+            national["association_civil_society"] += int(na_cso or 0)
+        else:
+            european["international"] += int(count)
+            european["participants"] += int(participants)
+            european["civil_society_networking"] += int(networking or 0)
     return {
         "national": national,
         "european": european,
@@ -380,21 +405,6 @@ def impact(
         "by_theme": counts(THEMES, "theme"),
         "by_country": counts(COUNTRIES, "country"),
     }
-
-
-def _members(conn: sa.Connection, ids: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """The (type, country) of the lead and joined partners of each initiative."""
-    members: dict[str, list[tuple[str, str]]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = conn.execute(
-            sa.select(ORGS.c.ref, ORGANISATIONS.c.type, ORGANISATIONS.c.country)
-            .join(ORGANISATIONS, ORGANISATIONS.c.id == ORGS.c.organisation_id)
-            .where(ORGS.c.ref.in_(chunk), ORGS.c.relation.in_(("lead", "joined")))
-        )
-        for row in rows:
-            members.setdefault(row.ref, []).append((row.type, row.country))
-    return members
 
 
 def list_organisations(conn: sa.Connection, *, limit: int, cursor: str | None) -> Page:
