@@ -55,6 +55,7 @@ def main() -> None:
         "memory: an API worker's memory as the data grows)",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     console = Console()
     rows: list[tuple[str, str]] = [
@@ -82,8 +83,9 @@ def main() -> None:
             continue  # the full suite measures latency within the audit part
         folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
         try:
-            with console.status(f"{name} on SQLite…"):
-                rows += on_sqlite(folder, size)
+            if not args.no_sqlite:
+                with console.status(f"{name} on SQLite…"):
+                    rows += on_sqlite(folder, size)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         if args.no_postgres:
@@ -125,6 +127,8 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
     }[args.only]
     if args.no_postgres:
         section += " (SQLite only)"
+    if args.no_sqlite:
+        section += " (PostgreSQL only)"
     sections: dict[str, str] = {}
     if results.exists() and args.only:
         text = results.read_text()
@@ -137,7 +141,8 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
             f"`python -m bench --initiatives {args.initiatives} --chain-events "
             f"{args.chain_events} --seconds {args.seconds} --memory-initiatives "
             f"{args.memory_initiatives}{' --only ' + args.only if args.only else ''}"
-            f"{' --no-postgres' if args.no_postgres else ''}`",
+            f"{' --no-postgres' if args.no_postgres else ''}"
+            f"{' --no-sqlite' if args.no_sqlite else ''}`",
             "",
             "| measure | figure |",
             "|---|---|",
