@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import psycopg
@@ -354,12 +355,9 @@ def wrk_rate(url: str, token: str | None, seconds: float, connections: int = CLI
 
 def python_rate(url: str, token: str | None, seconds: float) -> float:
     """The load without wrk: CLIENTS threads with keep-alive connections."""
-    base, _, path = url.partition("/api")
-    if not path:
-        base, _, path = url.rpartition("/")
-        path = "/" + path
-    else:
-        path = "/api" + path
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    path = f"{parts.path}?{parts.query}" if parts.query else parts.path
     counts = [0] * CLIENTS
     until = time.monotonic() + seconds
 
@@ -683,10 +681,13 @@ def view_ids(rt: Any) -> list[str]:
 
 
 def suite(
-    label: str, database: dict[str, str], folder: Path, seconds: float, pg: Any = None
+    label: str, database: dict[str, str], folder: Path, seconds: float
 ) -> list[tuple[str, str]]:
     m = Measure(label)
     env = service_env(database, workers=str(WORKERS), threads=str(THREADS), log_level="WARNING")
+    pg = None  # PostgreSQL's URL and schema, for its own insert-and-commit rate
+    if "TWINNING_DATABASE_SCHEMA" in database:
+        pg = (database["TWINNING_DATABASE_URL"], database["TWINNING_DATABASE_SCHEMA"])
     init = subprocess.run(
         [str(Path(sys.executable).with_name("twinning")), "init"],
         env=env,
@@ -715,29 +716,32 @@ def suite(
     return m.rows
 
 
-def sqlite(folder: Path, seconds: int) -> list[tuple[str, str]]:
-    database = {"TWINNING_DATA_DIR": str(folder / "var"), "TWINNING_DATABASE_URL": ""}
-    return suite("SQLite", database, folder, seconds)
+Part = Callable[[str, dict[str, str], Path, int], list[tuple[str, str]]]
 
 
-def postgres(url: str, schema: str, seconds: int) -> list[tuple[str, str]]:
-    database = {"TWINNING_DATABASE_URL": url, "TWINNING_DATABASE_SCHEMA": schema}
-    folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
-    try:
-        return suite("PostgreSQL", database, folder, seconds, pg=(url, schema))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def on_sqlite(part: Part) -> Callable[[Path, int], list[tuple[str, str]]]:
+    """A part of this suite as `bench/__main__.py` runs it on SQLite, in `folder`."""
+
+    def run(folder: Path, size: int) -> list[tuple[str, str]]:
+        database = {"TWINNING_DATA_DIR": str(folder / "var"), "TWINNING_DATABASE_URL": ""}
+        return part("SQLite", database, folder, size)
+
+    return run
 
 
-def memory_sqlite(folder: Path, large: int) -> list[tuple[str, str]]:
-    database = {"TWINNING_DATA_DIR": str(folder / "var"), "TWINNING_DATABASE_URL": ""}
-    return memory("SQLite", database, folder, large)
+def on_postgres(part: Part) -> Callable[[str, str, int], list[tuple[str, str]]]:
+    """A part of this suite on PostgreSQL, in `schema`; logs in a folder of its own."""
+
+    def run(url: str, schema: str, size: int) -> list[tuple[str, str]]:
+        database = {"TWINNING_DATABASE_URL": url, "TWINNING_DATABASE_SCHEMA": schema}
+        folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
+        try:
+            return part("PostgreSQL", database, folder, size)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return run
 
 
-def memory_postgres(url: str, schema: str, large: int) -> list[tuple[str, str]]:
-    database = {"TWINNING_DATABASE_URL": url, "TWINNING_DATABASE_SCHEMA": schema}
-    folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
-    try:
-        return memory("PostgreSQL", database, folder, large)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+sqlite, postgres = on_sqlite(suite), on_postgres(suite)
+memory_sqlite, memory_postgres = on_sqlite(memory), on_postgres(memory)

@@ -57,9 +57,10 @@ class Page:
         return {"items": self.items, "next_cursor": self.next_cursor}
 
     def as_json(self) -> str:
-        """The page as the API sends it, joining the stored cards."""
-        items = self.cards if self.cards is not None else [json.dumps(i) for i in self.items]
-        return f'{{"items":[{",".join(items)}],"next_cursor":{json.dumps(self.next_cursor)}}}'
+        """A page of stored cards as the API sends it: the cards joined."""
+        assert self.cards is not None
+        cards = ",".join(self.cards)
+        return f'{{"items":[{cards}],"next_cursor":{json.dumps(self.next_cursor)}}}'
 
 
 def encode_cursor(*values: Any) -> str:
@@ -318,7 +319,7 @@ def impact(
     """The programme's indicators, as API.md defines them, for initiatives that reached
     approval (in `year`, when given); plus counts by state, theme and country.
 
-    Counted in the database and read in chunks: memory and data sent stay small however many
+    Counted in the database (grouped queries): memory and data sent stay small however many
     initiatives there are."""
     filters = initiative_filters(theme=theme, country=country)
     counted = list(filters)

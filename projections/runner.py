@@ -77,6 +77,7 @@ def add_missing_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
     then fills it. Several processes may start at once: a column another one added first
     is fine."""
     inspector = sa.inspect(engine)
+    preparer = engine.dialect.identifier_preparer
     for table in metadata.sorted_tables:
         present = {column["name"] for column in inspector.get_columns(table.name)}
         for column in table.columns:
@@ -87,7 +88,6 @@ def add_missing_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
                     f"{table.name} lacks {column.name}: run `twinning rebuild` with this release"
                 )
             kind = column.type.compile(dialect=engine.dialect)
-            preparer = engine.dialect.identifier_preparer
             statement = (
                 f"ALTER TABLE {preparer.quote(table.name)} "
                 f"ADD COLUMN {preparer.quote(column.name)} {kind}"
