@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test soak lint typecheck bench clean install
+.PHONY: run test soak lint typecheck bench clean install translations screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
@@ -39,3 +39,17 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
+
+# The console's interface text: extract it, update the catalogues, compile them (the compiled
+# .mo files are committed, so `make run` needs no build step).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k gettext --no-location \
+		--sort-output --project twinning -o service/console/translations/messages.pot service
+	$(BIN)/pybabel update -i service/console/translations/messages.pot \
+		-d service/console/translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d service/console/translations --statistics
+
+# Screenshots of the console's main pages over the demo network (docs/screenshots, shown in
+# the README); headless Chromium from Debian's package.
+screenshots: $(STAMP)
+	$(BIN)/python tools/screenshots.py

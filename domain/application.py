@@ -253,6 +253,14 @@ class Twinning(Application[UUID]):
                 return current
         return self._load(Initiative, initiative_id, version=version)
 
+    def submitted_versions(self, initiative_id: UUID) -> list[int]:
+        """The version each review round was submitted at, oldest first."""
+        return [
+            event.originator_version
+            for event in self.events.get(initiative_id)
+            if isinstance(event, Initiative.Submitted)
+        ]
+
     def version_at(self, initiative_id: UUID, as_of: datetime) -> int:
         version = 0
         for stored in self.events.get(initiative_id):

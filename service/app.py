@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Flask, Response, current_app, redirect, request, send_from_directory
@@ -15,6 +14,7 @@ from domain.errors import InvalidFields
 from service import (
     audit,
     auth,
+    console,
     errors,
     health,
     initiatives,
@@ -27,7 +27,7 @@ from service import (
 )
 from service.config import Settings
 from service.errors import ApiProblem
-from service.http import RUNTIME_KEY, request_id
+from service.http import RUNTIME_KEY, request_id, unfit
 
 MAX_BODY = 1024 * 1024
 CORS_REQUEST_HEADERS = [
@@ -50,8 +50,8 @@ class TwinningApi(Api):  # type: ignore[misc]
 
 def _check_body() -> None:
     """415 for a body that is not JSON; 400 for JSON that cannot be parsed."""
-    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
-        return
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.blueprint == "console":
+        return  # the console takes HTML forms (service.console.forms checks them)
     has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
         "Transfer-Encoding", ""
     ).lower()
@@ -69,41 +69,9 @@ def _check_body() -> None:
     except BadRequest:
         raise ApiProblem(400, "The request body is not valid JSON in UTF-8.") from None
     items = body.items() if isinstance(body, dict) else [("body", body)]
-    problems = {str(key): [problem] for key, value in items if (problem := _unfit(value, key))}
+    problems = {str(key): [problem] for key, value in items if (problem := unfit(value, key))}
     if problems:
         raise InvalidFields(problems)
-
-
-# C0 controls but tab, newline and carriage return; DEL; lone surrogates (not UTF-8 at all).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-_NUMBER_LIMIT = 2**53  # beyond it JSON numbers stop being exact in most clients
-
-
-def _unfit(value: Any, key: Any = "") -> str | None:
-    """Why a JSON value cannot be taken as text or number anywhere in the service, or None.
-
-    Control characters and lone surrogates have no place in names, texts or identifiers
-    (and PostgreSQL refuses NUL in text); numbers beyond 2^53 are not exact in JSON."""
-    stack = [key, value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if _CONTROL.search(item):
-                return "Must not contain control characters or lone surrogates."
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if abs(item) > _NUMBER_LIMIT:
-                return "Numbers must lie between -2^53 and 2^53."
-        elif isinstance(item, float):
-            if item != item or item in (float("inf"), float("-inf")):
-                return "Numbers must be finite."
-        elif isinstance(item, dict):
-            for k, v in item.items():
-                stack += [k, v]
-        elif isinstance(item, list):
-            stack += item
-    return None
 
 
 def _check_query() -> None:
@@ -111,7 +79,7 @@ def _check_query() -> None:
     problems = {
         key: [problem]
         for key, value in request.args.items(multi=True)
-        if (problem := _unfit(value, key))
+        if (problem := unfit(value, key))
     }
     if problems:
         raise InvalidFields(problems)
@@ -186,6 +154,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(module.blp)
     for blueprint in views.BLUEPRINTS:
         api.register_blueprint(blueprint)
+    console.init_app(app)
 
     @app.after_request
     def stamp(response: Response) -> Response:

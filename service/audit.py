@@ -106,13 +106,19 @@ class History(MethodView):
         require_auditor(current_caller())
         runtime().app.initiative(initiative_id)  # 404 for an unknown initiative
         await_min_position()
-        with runtime().engine.connect() as conn:
-            rows = conn.execute(
+        return {"items": [entry(row) for row in history_rows(initiative_id)]}
+
+
+def history_rows(initiative_id: UUID) -> list[Any]:
+    """The audit entries of one initiative, in order."""
+    with runtime().engine.connect() as conn:
+        return list(
+            conn.execute(
                 sa.select(ENTRIES)
                 .where(ENTRIES.c.aggregate_id == str(initiative_id))
                 .order_by(ENTRIES.c.position)
-            )
-            return {"items": [entry(row) for row in rows]}
+            ).all()
+        )
 
 
 @blp.route("/initiatives/<uuid:initiative_id>/diff")
@@ -123,18 +129,25 @@ class Diff(MethodView):
     def get(self, query: dict[str, Any], initiative_id: UUID) -> dict[str, Any]:
         """Field-by-field differences between two versions (multilingual text per language)."""
         require_auditor(current_caller())
-        app = runtime().app
-        current = app.initiative(initiative_id).version
-        errors = {
-            name: [f"Must be a version from 1 to {current}."]
-            for name in ("from", "to")
-            if not 1 <= query[name] <= current
-        }
-        if errors:
-            raise InvalidFields(errors)
-        before = chain.flatten(app.initiative(initiative_id, version=query["from"]))
-        after = chain.flatten(app.initiative(initiative_id, version=query["to"]))
-        return {"from": query["from"], "to": query["to"], "changes": chain.changes(before, after)}
+        changes = version_diff(initiative_id, query["from"], query["to"])
+        return {"from": query["from"], "to": query["to"], "changes": changes}
+
+
+def version_diff(initiative_id: UUID, first: int, second: int) -> dict[str, Any]:
+    """The changes from one version to another; InvalidFields (keyed `from`, `to`) for a
+    version the initiative does not have."""
+    app = runtime().app
+    current = app.initiative(initiative_id).version
+    errors = {
+        name: [f"Must be a version from 1 to {current}."]
+        for name, version in (("from", first), ("to", second))
+        if not 1 <= version <= current
+    }
+    if errors:
+        raise InvalidFields(errors)
+    before = chain.flatten(app.initiative(initiative_id, version=first))
+    after = chain.flatten(app.initiative(initiative_id, version=second))
+    return chain.changes(before, after)
 
 
 def _entry_conditions(query: dict[str, Any]) -> list[Any]:
@@ -170,23 +183,31 @@ class Entries(MethodView):
         """The whole system's decisions and changes, one entry per event; filters combine."""
         require_auditor(current_caller())
         await_min_position()
-        conditions = _entry_conditions(query)
-        if query.get("cursor"):
-            conditions.append(ENTRIES.c.position > cursor_position(query["cursor"]))
-        statement = sa.select(ENTRIES).where(*conditions).order_by(ENTRIES.c.position)
+        statement = entries_statement(query)
         if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
-            return _csv(statement)
-        with runtime().engine.connect() as conn:
-            rows = conn.execute(statement.limit(query["limit"] + 1)).all()
-        more = len(rows) > query["limit"]
-        rows = rows[: query["limit"]]
-        return {
-            "items": [entry(row) for row in rows],
-            "next_cursor": encode_cursor(int(rows[-1].position)) if more else None,
-        }
+            return csv_response(statement)
+        rows, next_cursor = entries_page(statement, query["limit"])
+        return {"items": [entry(row) for row in rows], "next_cursor": next_cursor}
 
 
-def _csv(statement: Any) -> Response:
+def entries_statement(query: dict[str, Any]) -> Any:
+    """The audit entries matching the filters (and after the cursor), in position order."""
+    conditions = _entry_conditions(query)
+    if query.get("cursor"):
+        conditions.append(ENTRIES.c.position > cursor_position(query["cursor"]))
+    return sa.select(ENTRIES).where(*conditions).order_by(ENTRIES.c.position)
+
+
+def entries_page(statement: Any, limit: int) -> tuple[list[Any], str | None]:
+    """One page of entries and the cursor of the next (None on the last page)."""
+    with runtime().engine.connect() as conn:
+        rows = conn.execute(statement.limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(int(rows[-1].position)) if more else None
+
+
+def csv_response(statement: Any) -> Response:
     engine = runtime().engine
 
     def lines() -> Iterator[str]:
@@ -333,19 +354,25 @@ class Verify(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Recompute the chain from the stored events and check it against a digest."""
         require_auditor(current_caller())
-        rt = runtime()
-        with rt.engine.connect() as conn:
-            head = chain.digest(conn, ENTRIES)["position"]
-            position = query.get("position", head)
-            if position > head:
-                raise InvalidFields({"position": [f"The chain has reached position {head}."]})
-            result = chain.verify(rt.app, conn, ENTRIES, position, query.get("head_hash"))
-        return {
-            "ok": result["ok"],
-            "checked": result["checked"],
-            "first_bad_position": result["first_bad_position"],
-            "position": position,
-        }
+        return verify_chain(query.get("position"), query.get("head_hash"))
+
+
+def verify_chain(position: int | None, head_hash: str | None) -> dict[str, Any]:
+    """Recomputes the chain up to `position` (the head when None) and compares it with
+    `head_hash` when given; InvalidFields for a position beyond the head."""
+    rt = runtime()
+    with rt.engine.connect() as conn:
+        head = chain.digest(conn, ENTRIES)["position"]
+        position = head if position is None else position
+        if position > head:
+            raise InvalidFields({"position": [f"The chain has reached position {head}."]})
+        result = chain.verify(rt.app, conn, ENTRIES, position, head_hash)
+    return {
+        "ok": result["ok"],
+        "checked": result["checked"],
+        "first_bad_position": result["first_bad_position"],
+        "position": position,
+    }
 
 
 @blp.route("/events")

@@ -16,6 +16,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import NotFound
+from domain.values import Caller
+from service.credentials import IssuedToken
 from service.errors import ApiProblem
 from service.http import current_caller, documents, iso, now, public, request_id, runtime
 from service.metrics import scraper_token
@@ -60,15 +62,21 @@ class Tokens(MethodView):
     @documents(blp, 400, 401, 415, 422, 429)
     def post(self, login: dict[str, Any]) -> dict[str, Any]:
         """Log in: exchange an email and password for a bearer token."""
-        current_app.extensions[LIMITER_KEY].hit(login["email"], get_remote_address() or "")
-        rt = runtime()
-        account = rt.app.account_by_email(login["email"])
-        account_id = str(account.id) if account is not None else None
-        password_ok = rt.credentials.check_password(account_id, login["password"])
-        if account is None or not password_ok or not account.active:
-            raise ApiProblem(401, "Wrong email or password.")
-        issued = rt.credentials.issue_token(account_id or "", now())
+        issued = log_in(login["email"], login["password"])
         return {"token": issued.token, "expires_at": iso(issued.expires_at)}
+
+
+def log_in(email: str, password: str) -> IssuedToken:
+    """A new token for an active account's email and password (API and console alike);
+    401 otherwise, 429 past the login limits."""
+    current_app.extensions[LIMITER_KEY].hit(email, get_remote_address() or "")
+    rt = runtime()
+    account = rt.app.account_by_email(email)
+    account_id = str(account.id) if account is not None else None
+    password_ok = rt.credentials.check_password(account_id, password)
+    if account is None or not password_ok or not account.active:
+        raise ApiProblem(401, "Wrong email or password.")
+    return rt.credentials.issue_token(account_id or "", now())
 
 
 @blp.route("/tokens/current")
@@ -95,26 +103,35 @@ def authenticate() -> None:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 200:
             raise ApiProblem(401, "Use the Bearer scheme: Authorization: Bearer <token>.")
-        rt = runtime()
-        account_id = rt.credentials.account_for_token(token, now())
-        if account_id is None:
-            raise ApiProblem(401, "The token is unknown, expired or revoked.")
-        try:
-            account = rt.app.account(UUID(account_id))
-        except NotFound:
-            raise ApiProblem(401, "The token's account no longer exists.") from None
-        if not account.active:
-            raise ApiProblem(401, "The account is deactivated.")
-        g.caller = account.caller(request_id())
+        g.caller = caller_for_token(token)
         g.token = token
         return
     if not _is_public():
         raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
 
 
+def caller_for_token(token: str) -> Caller:
+    """The caller a bearer (or console session) token stands for; 401 when it stands for
+    nobody now."""
+    rt = runtime()
+    account_id = rt.credentials.account_for_token(token, now())
+    if account_id is None:
+        raise ApiProblem(401, "The token is unknown, expired or revoked.")
+    try:
+        account = rt.app.account(UUID(account_id))
+    except NotFound:
+        raise ApiProblem(401, "The token's account no longer exists.") from None
+    if not account.active:
+        raise ApiProblem(401, "The account is deactivated.")
+    return account.caller(request_id())
+
+
 def _is_public() -> bool:
     endpoint = request.endpoint or ""
-    if endpoint.startswith("api-docs.") or endpoint in ("static", "root", "swagger_ui_static"):
+    # Console pages authenticate with their session cookie (service.console.session).
+    if endpoint.startswith(("api-docs.", "console.")):
+        return True
+    if endpoint in ("static", "root", "swagger_ui_static"):
         return True
     view = current_app.view_functions.get(endpoint)
     if view is None:

@@ -76,6 +76,38 @@ def request_id() -> str:
     return str(g.request_id)
 
 
+# C0 controls but tab, newline and carriage return; DEL; lone surrogates (not UTF-8 at all).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_NUMBER_LIMIT = 2**53  # beyond it JSON numbers stop being exact in most clients
+
+
+def unfit(value: Any, key: Any = "") -> str | None:
+    """Why a JSON value cannot be taken as text or number anywhere in the service, or None.
+
+    Control characters and lone surrogates have no place in names, texts or identifiers
+    (and PostgreSQL refuses NUL in text); numbers beyond 2^53 are not exact in JSON."""
+    stack = [key, value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                return "Must not contain control characters or lone surrogates."
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if abs(item) > _NUMBER_LIMIT:
+                return "Numbers must lie between -2^53 and 2^53."
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return "Numbers must be finite."
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                stack += [k, v]
+        elif isinstance(item, list):
+            stack += item
+    return None
+
+
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
 
 

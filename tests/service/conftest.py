@@ -190,3 +190,48 @@ def app(backend: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def world(app: Flask) -> World:
     return World(app)
+
+
+CSRF_INPUT = 'name="csrf_token" value="'
+
+
+def csrf_of(page: TestResponse) -> str:
+    """The CSRF token a console page put in its forms."""
+    html = page.get_data(as_text=True)
+    start = html.index(CSRF_INPUT) + len(CSRF_INPUT)
+    return html[start : html.index('"', start)]
+
+
+class Browser:
+    """One person in the console: a test client with its own cookies."""
+
+    def __init__(self, app: Flask) -> None:
+        self.http = app.test_client()
+        self.csrf = ""
+
+    def get(self, path: str, **kw: Any) -> TestResponse:
+        response = self.http.get(path, **kw)
+        if CSRF_INPUT in response.get_data(as_text=True):
+            self.csrf = csrf_of(response)
+        return response
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kw: Any) -> TestResponse:
+        """Posts a form as a page of the console would, CSRF token included."""
+        if not self.csrf:
+            self.get("/console/login")
+        return self.http.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kw)
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> TestResponse:
+        self.get("/console/login")
+        response = self.post("/console/login", {"email": email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        self.get("/console/")  # the signed-in CSRF token
+        return response
+
+
+def browser(world: World, account: Client | None = None) -> Browser:
+    """A console session for an account made with `world` (None: signed out)."""
+    person = Browser(world.app)
+    if account is not None:
+        person.sign_in(account.account["email"])
+    return person

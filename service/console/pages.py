@@ -1,0 +1,555 @@
+"""Console pages for everybody signed in and for partners: sign-in, inbox, the initiative list,
+an initiative, and the forms of every command on it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from flask import Response, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from marshmallow import Schema
+
+from domain.application import Outcome
+from domain.errors import DomainError, EditConflict, InvalidFields
+from domain.initiative import Initiative
+from domain.values import LANGUAGES, MULTILINGUAL_FIELDS, Caller
+from projections import queries
+from projections.initiatives import waiting_on
+from projections.runner import LIVE
+from service.auth import log_in
+from service.console import bp, forms, need_login, problem_text, session
+from service.errors import ApiProblem
+from service.http import now, runtime
+from service.initiatives import representation
+from service.schemas import (
+    AmendmentCreateSchema,
+    CompleteSchema,
+    EditSchema,
+    InitiativeListQuerySchema,
+    InviteSchema,
+    ProposeSchema,
+    RationaleSchema,
+    ReasonSchema,
+    ReportSchema,
+    ReviewSchema,
+)
+
+PAGE_SIZE = 20
+WAIT_SECONDS = 2.0
+ENTRIES = LIVE["audit"]["entries"]
+LIFECYCLE = ("proposal", "co_design", "in_review", "approved", "follow_up", "completed")
+DONE = {
+    "propose": _l("Your initiative is proposed."),
+    "edit": _l("Your changes are saved."),
+    "invite_partner": _l("The organisation is invited."),
+    "join": _l("Your organisation has joined."),
+    "remove_partner": _l("The partner is removed."),
+    "start_co_design": _l("Co-design is open."),
+    "propose_amendment": _l("Your amendment is proposed."),
+    "accept_amendment": _l("The amendment is accepted and merged."),
+    "reject_amendment": _l("The amendment is rejected."),
+    "submit": _l("The initiative is submitted for review."),
+    "review": _l("Your review is recorded."),
+    "start_follow_up": _l("Follow-up has started."),
+    "report": _l("Your report is recorded."),
+    "complete": _l("The initiative is completed."),
+    "recognise_good_practice": _l("The initiative is recognised as good practice."),
+    "withdraw": _l("The initiative is withdrawn."),
+}
+
+
+def wait_for(position: Any) -> None:
+    """Read-your-writes after a command: wait (briefly) until the views show it."""
+    raw = str(position or "")
+    if raw.isdigit() and len(raw) < 18:
+        runtime().projector.wait(int(raw), WAIT_SECONDS)
+
+
+# ------------------------------------------------------------------------ sign in
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    target = request.values.get("next", "")
+    if not target.startswith("/console") or target.startswith("//"):
+        target = url_for("console.home")
+    error = None
+    status = 200
+    if request.method == "POST":
+        email = request.form.get("email", "").strip()
+        password = request.form.get("password", "")
+        if not email or not password or len(email) > 320 or len(password) > 1000:
+            error, status = _("Enter your email and password."), 422
+        else:
+            try:
+                issued = log_in(email, password)
+            except ApiProblem as problem:
+                status = problem.status
+                error = (
+                    _("Wrong email or password.")
+                    if problem.status == 401
+                    else _("Too many attempts: wait a little and try again.")
+                )
+            else:
+                response = redirect(target, code=303)
+                max_age = int((issued.expires_at - now()).total_seconds())
+                session.start(response, issued.token, max_age)
+                return response
+    return render_template("console/login.html", error=error, next=target), status
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    token = g.get("session_token")
+    if token:
+        runtime().credentials.revoke_token(token, now())
+    response = redirect(url_for("console.login"), code=303)
+    session.end(response)
+    return response
+
+
+# ------------------------------------------------------------------------ home
+@bp.get("/")
+def home() -> Any:
+    caller = need_login()
+    wait_for(request.args.get("at"))
+    with runtime().engine.connect() as conn:
+        page = queries.inbox(conn, caller, limit=100, cursor=None)
+    account = runtime().app.account(UUID(caller.account_id))
+    return render_template("console/home.html", inbox=page.items, account=account)
+
+
+# ------------------------------------------------------------------------ list
+@bp.get("/initiatives")
+def initiatives() -> Any:
+    need_login()
+    wait_for(request.args.get("at"))
+    raw = {k: v for k, v in request.args.items() if v.strip() and k not in ("at", "lang")}
+    raw.setdefault("limit", str(PAGE_SIZE))
+    errors: dict[str, list[str]] = {}
+    page = queries.Page([], None)
+    try:
+        query = forms.load(InitiativeListQuerySchema(), raw)
+        if "organisation_id" in query:
+            query["organisation_id"] = str(query["organisation_id"])
+        with runtime().engine.connect() as conn:
+            page = queries.list_initiatives(conn, **query)
+    except InvalidFields as invalid:
+        errors = forms.field_errors(invalid.errors)
+    except queries.BadCursor:
+        errors = {"cursor": [_("This page link is no longer valid; start again.")]}
+    template = "console/_results.html" if request.headers.get("HX-Request") else "console/list.html"
+    return render_template(
+        template,
+        items=page.as_dict()["items"],
+        next_cursor=page.next_cursor,
+        filters=raw,
+        errors=errors,
+        states=list(queries_states()),
+    ), (422 if errors else 200)
+
+
+def queries_states() -> list[str]:
+    return [*LIFECYCLE, "rejected", "withdrawn"]
+
+
+# ------------------------------------------------------------------------ one initiative
+def load_initiative(initiative_id: UUID, version: int | None = None) -> Initiative:
+    return runtime().app.initiative(initiative_id, version=version)
+
+
+def waiting(initiative: Initiative) -> dict[str, Any]:
+    """Whose move it is, by the same rule the read views apply."""
+    current_step = None
+    if initiative.approval is not None:
+        current_step = next(
+            (s["name"] for s in initiative.approval["steps"] if s["status"] == "pending"), None
+        )
+    return waiting_on(
+        {
+            "state": initiative.state.value,
+            "lead_organisation_id": initiative.lead_organisation_id,
+            "partners": initiative.partners,
+            "pending": [a for a in initiative.amendments if a.get("status") == "pending"],
+            "current_step": current_step,
+        }
+    )
+
+
+def lifecycle(initiative_id: UUID) -> list[dict[str, Any]]:
+    """The states the initiative went through and when it entered each, from the state
+    changes the audit view records for every event."""
+    with runtime().engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ENTRIES.c.changes, ENTRIES.c.at)
+            .where(ENTRIES.c.aggregate_id == str(initiative_id))
+            .order_by(ENTRIES.c.position)
+        ).all()
+    reached: list[dict[str, Any]] = []
+    for row in rows:
+        state = (json.loads(row.changes).get("state") or {}).get("new")
+        if state:
+            reached.append({"state": state, "at": row.at})
+    return reached
+
+
+def initiative_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple[str, int]:
+    caller = need_login()
+    app = runtime().app
+    requested = request.args.get("version", "")
+    current = load_initiative(initiative_id)
+    initiative = current
+    if requested.isdigit() and 0 < int(requested) < current.version:
+        initiative = load_initiative(initiative_id, int(requested))
+    shown = representation(initiative, caller, current=initiative is current)
+    context.setdefault("done", forms.translated(str(DONE.get(request.args.get("done", ""), ""))))
+    return render_template(
+        "console/initiative.html",
+        i=shown,
+        current_version=current.version,
+        waiting=waiting(initiative),
+        entered={step["state"]: step["at"] for step in lifecycle(initiative_id)},
+        lifecycle_states=LIFECYCLE,
+        languages=languages_of(shown),
+        organisations=invitable(current, caller),
+        is_member=caller.organisation_id in {current.lead_organisation_id, *joined(current)},
+        app=app,
+        form=request.form,
+        **context,
+    ), status
+
+
+def joined(initiative: Initiative) -> list[str]:
+    return [org for org, status in initiative.partners.items() if status == "joined"]
+
+
+def languages_of(shown: dict[str, Any]) -> list[str]:
+    """The languages the initiative's texts are in: the original first."""
+    found = {shown["original_language"]}
+    for name in MULTILINGUAL_FIELDS:
+        found.update(shown.get(name) or {})
+    return [shown["original_language"], *sorted(found - {shown["original_language"]})]
+
+
+def invitable(initiative: Initiative, caller: Caller) -> list[dict[str, Any]]:
+    """Organisations the lead may invite (not the lead, not already a partner)."""
+    if "invite_partner" not in initiative.allowed_actions(caller):
+        return []
+    involved = {initiative.lead_organisation_id, *initiative.partners}
+    with runtime().engine.connect() as conn:
+        page = queries.list_organisations(conn, limit=500, cursor=None)
+    return sorted(
+        (o for o in page.as_dict()["items"] if o["id"] not in involved),
+        key=lambda o: o["name"].casefold(),
+    )
+
+
+@bp.get("/initiatives/<uuid:initiative_id>")
+def initiative(initiative_id: UUID) -> Any:
+    return initiative_page(initiative_id)
+
+
+# ------------------------------------------------------------------------ commands
+def run(
+    initiative_id: UUID | None,
+    action: str,
+    command: Callable[[], Outcome[Initiative]],
+    on_error: Callable[[DomainError], Any] | None = None,
+) -> Any:
+    """Runs a command; on success back to the initiative (Post/Redirect/Get), otherwise the
+    page again with what went wrong."""
+    try:
+        outcome = command()
+    except DomainError as error:
+        if on_error is not None:
+            return on_error(error)
+        assert initiative_id is not None
+        return initiative_page(
+            initiative_id,
+            status=_status(error),
+            error=problem_text(error),
+            errors=forms.field_errors(getattr(error, "errors", {}) or {}),
+            failed_action=action,
+        )
+    return done(outcome, action)
+
+
+def _status(error: DomainError) -> int:
+    from service.errors import status_of
+
+    return status_of(error)
+
+
+def done(outcome: Outcome[Initiative], action: str) -> Response:
+    """After a command: to the initiative, saying it is done, once the views show it."""
+    return redirect(
+        url_for(
+            "console.initiative",
+            initiative_id=outcome.aggregate.id,
+            done=action,
+            at=outcome.position,
+        )
+        + f"#{action}",
+        code=303,
+    )
+
+
+def refused(
+    values: dict[str, Any], mode: str, error: DomainError, initiative_id: UUID | None = None
+) -> tuple[str, int]:
+    """The form again, as the person left it, with what was refused and why."""
+    return field_form(
+        values,
+        mode=mode,
+        initiative_id=initiative_id,
+        status=_status(error),
+        error=problem_text(error),
+        errors=forms.field_errors(getattr(error, "errors", {}) or {}),
+    )
+
+
+def command_data(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    forms.check_text(request.form)
+    return forms.load(schema, data)
+
+
+SIMPLE: dict[str, Callable[..., Outcome[Initiative]]] = {
+    "start_co_design": lambda app, i, v, c: app.start_co_design(i, v, c),
+    "submit": lambda app, i, v, c: app.submit(i, v, c),
+    "start_follow_up": lambda app, i, v, c: app.start_follow_up(i, v, c),
+}
+
+
+@bp.post("/initiatives/<uuid:initiative_id>/do/<action>")
+def act(initiative_id: UUID, action: str) -> Any:
+    """Every command that is a button, perhaps with one text: the same application calls
+    as the API's endpoints."""
+    caller = need_login()
+    app = runtime().app
+    version = forms.version_field()
+    form = request.form
+
+    def command() -> Outcome[Initiative]:
+        if action in SIMPLE:
+            return SIMPLE[action](app, initiative_id, version, caller)
+        if action == "invite_partner":
+            data = command_data(InviteSchema(), {"organisation_id": form.get("organisation_id")})
+            return app.invite_partner(initiative_id, version, caller, data["organisation_id"])
+        if action == "join":
+            return app.join(initiative_id, version, caller, UUID(caller.organisation_id))
+        if action == "remove_partner":
+            organisation = command_data(
+                InviteSchema(), {"organisation_id": form.get("organisation_id")}
+            )["organisation_id"]
+            return app.remove_partner(initiative_id, version, caller, organisation)
+        if action == "accept_amendment":
+            return app.accept_amendment(initiative_id, _amendment_id(), caller, None, version)
+        if action == "reject_amendment":
+            data = command_data(ReasonSchema(), {"reason": form.get("reason", "")})
+            return app.reject_amendment(
+                initiative_id, version, caller, _amendment_id(), data["reason"]
+            )
+        if action == "review":
+            data = command_data(
+                ReviewSchema(),
+                {"decision": form.get("decision", ""), "rationale": form.get("rationale", "")},
+            )
+            return app.review(initiative_id, version, caller, data["decision"], data["rationale"])
+        if action == "recognise_good_practice":
+            data = command_data(RationaleSchema(), {"rationale": form.get("rationale", "")})
+            return app.recognise_good_practice(initiative_id, version, caller, data["rationale"])
+        if action == "withdraw":
+            data = command_data(ReasonSchema(), {"reason": form.get("reason", "")})
+            return app.withdraw(initiative_id, version, caller, data["reason"])
+        if action == "complete":
+            outcomes = forms.multilingual(form, "outcomes") or {}
+            data = command_data(CompleteSchema(), {"outcomes": outcomes})
+            return app.complete(initiative_id, version, caller, data["outcomes"])
+        if action == "report":
+            data = command_data(ReportSchema(), report_document(form))
+            return app.record_report(initiative_id, version, caller, data)
+        abort(404)
+
+    return run(initiative_id, action, command)
+
+
+def _amendment_id() -> str:
+    raw = request.form.get("amendment_id", "")
+    try:
+        return str(UUID(raw))
+    except ValueError:
+        raise InvalidFields({"amendment_id": ["Not a valid UUID."]}) from None
+
+
+def report_document(form: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "period_start": form.get("period_start", ""),
+        "period_end": form.get("period_end", ""),
+        "narrative": forms.multilingual(form, "narrative") or {},
+        "evidence_urls": forms.words(form.get("evidence_urls", "").replace(" ", "\n")),
+    }
+    for name in ("participants", "activities"):
+        raw = form.get(name, "").strip()
+        document[name] = int(raw) if raw.isdigit() and len(raw) < 16 else raw
+    return document
+
+
+# ------------------------------------------------------------------------ propose, edit
+def field_form(
+    template_values: dict[str, Any],
+    *,
+    mode: str,
+    status: int = 200,
+    initiative_id: UUID | None = None,
+    **context: Any,
+) -> tuple[str, int]:
+    languages = [lang for lang in template_values.get("_languages", []) if lang]
+    added = request.values.get("add_language", "").strip().lower()
+    if added in LANGUAGES and added not in languages:
+        languages.append(added)
+    return render_template(
+        "console/initiative_form.html",
+        values=template_values,
+        languages=languages or ["en"],
+        mode=mode,
+        initiative_id=initiative_id,
+        all_languages=sorted(LANGUAGES),
+        **context,
+    ), status
+
+
+def values_from_form() -> dict[str, Any]:
+    """What the person typed, to show the form again as they left it."""
+    values: dict[str, Any] = forms.initiative_fields(request.form)
+    languages = []
+    for key in request.form:
+        if "." in key and key.split(".", 1)[0] in MULTILINGUAL_FIELDS:
+            language = key.split(".", 1)[1]
+            if language not in languages:
+                languages.append(language)
+    values["_languages"] = languages
+    values["base_version"] = forms.version_field()
+    values["rationale"] = request.form.get("rationale", "")
+    return values
+
+
+def values_of(shown: dict[str, Any]) -> dict[str, Any]:
+    return {**shown, "_languages": languages_of(shown), "base_version": shown["version"]}
+
+
+@bp.route("/initiatives/new", methods=["GET", "POST"])
+def propose() -> Any:
+    caller = need_login()
+    if request.method == "GET":
+        account = runtime().app.account(UUID(caller.account_id))
+        language = session_language()
+        return field_form(
+            {
+                "_languages": [language],
+                "original_language": language,
+                "level": "national",
+                "themes": [],
+                "countries": [_organisation_country(account.organisation_id)],
+            },
+            mode="propose",
+        )
+    values = values_from_form()
+    if request.form.get("add_language_only"):
+        return field_form(values, mode="propose")
+    try:
+        forms.check_text(request.form)
+        data = forms.load(ProposeSchema(), forms.initiative_fields(request.form))
+        outcome = runtime().app.propose(caller, data)
+    except DomainError as error:
+        return refused(values, "propose", error)
+    return done(outcome, "propose")
+
+
+def session_language() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "en")
+
+
+def _organisation_country(organisation_id: Any) -> str:
+    try:
+        return str(runtime().app.organisation(UUID(str(organisation_id))).country)
+    except (DomainError, ValueError):
+        return ""
+
+
+@bp.route("/initiatives/<uuid:initiative_id>/edit", methods=["GET", "POST"])
+def edit(initiative_id: UUID) -> Any:
+    """Co-editing: the edit is merged three-way against the version it was made on; when
+    someone else changed the same field, both values are shown and the person chooses."""
+    caller = need_login()
+    app = runtime().app
+    if request.method == "GET":
+        shown = representation(load_initiative(initiative_id), caller)
+        return field_form(values_of(shown), mode="edit", initiative_id=initiative_id)
+    values = values_from_form()
+    if request.form.get("add_language_only"):
+        return field_form(values, mode="edit", initiative_id=initiative_id)
+    changes = forms.initiative_fields(request.form)
+    # Fields the person chose to leave as the other person made them.
+    for name in list(changes):
+        if request.form.get(f"choose.{name}") == "theirs":
+            del changes[name]
+    base_version = values["base_version"]
+    try:
+        forms.check_text(request.form)
+        data = forms.load(EditSchema(), changes)
+        outcome = app.edit(initiative_id, caller, data, base_version, None)
+    except EditConflict as conflict:
+        current = load_initiative(initiative_id)
+        values["base_version"] = current.version
+        return field_form(
+            values,
+            mode="edit",
+            initiative_id=initiative_id,
+            status=409,
+            error=problem_text(conflict),
+            conflicts=[c.as_dict() for c in conflict.conflicts],
+        )
+    except DomainError as error:
+        return refused(values, "edit", error, initiative_id)
+    return done(outcome, "edit")
+
+
+@bp.route("/initiatives/<uuid:initiative_id>/amend", methods=["GET", "POST"])
+def amend(initiative_id: UUID) -> Any:
+    """Propose an amendment: changed fields and a rationale, against the version read."""
+    caller = need_login()
+    app = runtime().app
+    if request.method == "GET":
+        shown = representation(load_initiative(initiative_id), caller)
+        return field_form(values_of(shown), mode="amend", initiative_id=initiative_id)
+    values = values_from_form()
+    if request.form.get("add_language_only"):
+        return field_form(values, mode="amend", initiative_id=initiative_id)
+    base_version = values["base_version"]
+    try:
+        forms.check_text(request.form)
+        base = representation(load_initiative(initiative_id, base_version), caller, False)
+        changes = {
+            name: value
+            for name, value in forms.initiative_fields(request.form).items()
+            if value != base.get(name)
+        }
+        data = forms.load(
+            AmendmentCreateSchema(),
+            {
+                "changes": changes,
+                "rationale": request.form.get("rationale", ""),
+                "base_version": base_version,
+            },
+        )
+        outcome, _amendment = app.propose_amendment(
+            initiative_id, caller, data["changes"], data["rationale"], base_version, None
+        )
+    except DomainError as error:
+        return refused(values, "amend", error, initiative_id)
+    return done(outcome, "propose_amendment")

@@ -1,0 +1,96 @@
+"""Console pages for reviewers: the review queue and the review of one version."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from flask import redirect, render_template, request, url_for
+
+from domain.application import require_role
+from domain.errors import DomainError
+from domain.values import Role
+from projections import audit as chain
+from projections import queries
+from service.console import bp, forms, need_login, problem_text
+from service.console.pages import done, load_initiative, wait_for, waiting
+from service.http import runtime
+from service.initiatives import representation
+from service.schemas import ReviewSchema
+
+
+@bp.get("/review")
+def review_queue() -> Any:
+    caller = need_login()
+    require_role(caller, Role.REVIEWER)
+    wait_for(request.args.get("at"))
+    cursor = request.args.get("cursor") or None
+    try:
+        with runtime().engine.connect() as conn:
+            page = queries.review_queue(conn, caller, limit=50, cursor=cursor)
+    except queries.BadCursor:
+        return redirect(url_for("console.review_queue"), code=303)
+    return render_template(
+        "console/review_queue.html", items=page.as_dict()["items"], next_cursor=page.next_cursor
+    )
+
+
+def round_diff(initiative_id: UUID) -> dict[str, Any] | None:
+    """What changed between the version decided in the previous round and the one submitted
+    in this round (None in the first round)."""
+    app = runtime().app
+    rounds = app.submitted_versions(initiative_id)
+    if len(rounds) < 2:
+        return None
+    previous, current = rounds[-2], rounds[-1]
+    before = chain.flatten(app.initiative(initiative_id, version=previous))
+    after = chain.flatten(app.initiative(initiative_id, version=current))
+    return {"from": previous, "to": current, "changes": chain.changes(before, after)}
+
+
+def review_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple[str, int]:
+    caller = need_login()
+    require_role(caller, Role.REVIEWER)
+    initiative = load_initiative(initiative_id)
+    shown = representation(initiative, caller)
+    return render_template(
+        "console/review.html",
+        i=shown,
+        waiting=waiting(initiative),
+        diff=round_diff(initiative_id),
+        form=request.form,
+        **context,
+    ), status
+
+
+@bp.get("/review/<uuid:initiative_id>")
+def review(initiative_id: UUID) -> Any:
+    return review_page(initiative_id)
+
+
+@bp.post("/review/<uuid:initiative_id>")
+def decide(initiative_id: UUID) -> Any:
+    """Approve, request changes or reject the version shown, with a rationale."""
+    caller = need_login()
+    try:
+        forms.check_text(request.form)
+        data = forms.load(
+            ReviewSchema(),
+            {
+                "decision": request.form.get("decision", ""),
+                "rationale": request.form.get("rationale", "").strip(),
+            },
+        )
+        outcome = runtime().app.review(
+            initiative_id, forms.version_field(), caller, data["decision"], data["rationale"]
+        )
+    except DomainError as error:
+        from service.errors import status_of
+
+        return review_page(
+            initiative_id,
+            status=status_of(error),
+            error=problem_text(error),
+            errors=forms.field_errors(getattr(error, "errors", {}) or {}),
+        )
+    return done(outcome, "review")

@@ -1,0 +1,118 @@
+"""Who may open which console page: every console route, for every kind of person.
+
+The API's bearer-token matrix (test_authorization_matrix.py) leaves the console out; this
+table covers it, and fails when a console route is added without a row here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.service.conftest import Browser, World, browser
+
+PEOPLE = ("anonymous", "partner", "reviewer", "auditor", "admin")
+# GET path (with {id} for an initiative of the partner's) → status per person, in PEOPLE order.
+PAGES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "/console/static/<path:filename>": ("/console/static/console.css", (200,) * 5),
+    "/console/login": ("/console/login", (200,) * 5),
+    "/console/good-practices": ("/console/good-practices", (200,) * 5),
+    "/console/": ("/console/", (303, 200, 200, 200, 200)),
+    "/console/initiatives": ("/console/initiatives", (303, 200, 200, 200, 200)),
+    "/console/initiatives/<uuid:initiative_id>": (
+        "/console/initiatives/{id}",
+        (303, 200, 200, 200, 200),
+    ),
+    "/console/impact": ("/console/impact", (303, 200, 200, 200, 200)),
+    "/console/initiatives/new": ("/console/initiatives/new", (303, 200, 200, 200, 200)),
+    "/console/initiatives/<uuid:initiative_id>/edit": (
+        "/console/initiatives/{id}/edit",
+        (303, 200, 200, 200, 200),
+    ),
+    "/console/initiatives/<uuid:initiative_id>/amend": (
+        "/console/initiatives/{id}/amend",
+        (303, 200, 200, 200, 200),
+    ),
+    "/console/review": ("/console/review", (303, 403, 200, 403, 403)),
+    "/console/review/<uuid:initiative_id>": (
+        "/console/review/{id}",
+        (303, 403, 200, 403, 403),
+    ),
+    "/console/audit": ("/console/audit", (303, 403, 403, 200, 200)),
+    "/console/audit.csv": ("/console/audit.csv", (303, 403, 403, 200, 200)),
+    "/console/audit/integrity": ("/console/audit/integrity", (303, 403, 403, 200, 200)),
+    "/console/initiatives/<uuid:initiative_id>/timeline": (
+        "/console/initiatives/{id}/timeline",
+        (303, 403, 403, 200, 200),
+    ),
+    "/console/initiatives/<uuid:initiative_id>/diff": (
+        "/console/initiatives/{id}/diff",
+        (303, 403, 403, 200, 200),
+    ),
+}
+# Form targets: without a CSRF token every one is refused (400), whoever sends it.
+FORMS = {
+    "/console/login": "/console/login",
+    "/console/logout": "/console/logout",
+    "/console/initiatives/new": "/console/initiatives/new",
+    "/console/initiatives/<uuid:initiative_id>/edit": "/console/initiatives/{id}/edit",
+    "/console/initiatives/<uuid:initiative_id>/amend": "/console/initiatives/{id}/amend",
+    "/console/initiatives/<uuid:initiative_id>/do/<action>": "/console/initiatives/{id}/do/submit",
+    "/console/review/<uuid:initiative_id>": "/console/review/{id}",
+}
+
+
+def console_routes(world: World) -> tuple[set[str], set[str]]:
+    gets, posts = set(), set()
+    for rule in world.app.url_map.iter_rules():
+        if rule.rule.startswith("/console"):
+            if "GET" in (rule.methods or ()):
+                gets.add(rule.rule)
+            if "POST" in (rule.methods or ()):
+                posts.add(rule.rule)
+    return gets, posts
+
+
+@pytest.fixture
+def people(world: World) -> dict[str, Any]:
+    partner = world.partner()
+    initiative = world.propose(partner)
+    world.project()
+    board = world.organisation(type_="other", country="BE")
+    return {
+        "id": initiative["id"],
+        "anonymous": Browser(world.app),
+        "partner": browser(world, partner),
+        "reviewer": browser(world, world.account(board, "reviewer")),
+        "auditor": browser(world, world.account(board, "auditor")),
+        "admin": browser(world, world.login("admin@twinning.test")),
+    }
+
+
+def test_every_console_route_is_in_the_table(world: World) -> None:
+    gets, posts = console_routes(world)
+    assert gets == set(PAGES)
+    assert posts == set(FORMS)
+
+
+def test_every_person_gets_the_expected_status(world: World, people: dict[str, Any]) -> None:
+    unexpected = []
+    for route, (path, statuses) in PAGES.items():
+        for person, expected in zip(PEOPLE, statuses, strict=True):
+            response = people[person].http.get(path.format(id=people["id"]))
+            response.get_data()  # a CSV is streamed: read it to the end
+            response.close()
+            if response.status_code != expected:
+                unexpected.append(f"{person} GET {route}: {response.status_code} != {expected}")
+            if expected == 303:
+                assert response.headers["Location"].startswith("/console/login?next=")
+            if expected == 403:
+                assert "text/html" in response.content_type
+    assert not unexpected, "\n".join(unexpected)
+
+
+def test_no_form_is_taken_without_its_csrf_token(world: World, people: dict[str, Any]) -> None:
+    for route, path in FORMS.items():
+        for person in PEOPLE:
+            response = people[person].http.post(path.format(id=people["id"]), data={})
+            assert response.status_code == 400, (person, route, response.status_code)
