@@ -240,6 +240,8 @@ def test_a_whole_lifecycle_through_the_console(world: World) -> None:
         ),
     )
     assert "stale translation" in lead.get(path).get_data(as_text=True)
+    edit_form = lead.get(f"{path}/edit").get_data(as_text=True)
+    assert edit_form.count("stale translation") == 1  # French summary, beside its input
 
     # An amendment, proposed by the partner and accepted by the lead.
     form = partner.get(f"{path}/amend")
