@@ -3,6 +3,7 @@ start with one line). The application is built in each worker after the fork (no
 every worker opens its own database pools."""
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -60,6 +61,7 @@ if _settings.log_format == "json":
 
 # Metrics: every worker writes its counters to files here, any worker sums them on /metrics.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_own_metrics_dir = not _metrics_dir
 if not _metrics_dir:
     _metrics_dir = tempfile.mkdtemp(prefix="twinning-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
@@ -84,3 +86,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """A metrics folder this configuration made for itself goes with the master."""
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
