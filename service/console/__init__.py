@@ -12,11 +12,12 @@ from uuid import UUID
 
 from babel import Locale
 from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, format_datetime, get_locale, gettext
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, InvalidTransition, NotFound, StaleVersion
 from domain.values import THEMES, Role
 from projections.view import parse_time
 from service.console import session
@@ -194,11 +195,44 @@ def localized_url(language: str) -> str:
     return url_for(request.endpoint or "console.home", **(request.view_args or {}), **args)
 
 
+# The domain's refusals that read the same every time, so that they are translated too
+# (tests/service/test_console.py checks that each is still one the domain gives).
+DOMAIN_MESSAGES = (
+    _l("At least one partner organisation must have joined."),
+    _l("At least one progress report is needed to complete."),
+    _l("The lead organisation cannot be invited as a partner."),
+    _l("The organisation has already joined."),
+    _l("That organisation is not a partner of this initiative."),
+    _l("Only a member of that organisation may accept its invitation."),
+    _l("A rationale is required."),
+    _l("The initiative is already recognised as good practice."),
+    _l("Proposing an initiative needs the partner role."),
+    _l("The initiative changed while your command was being recorded."),
+    _l("The initiative is changing too fast; please try again."),
+    _l("Your organisation is the lead or a partner of this initiative: you cannot review it."),
+    _l("You approved an earlier step of this round: another reviewer must decide."),
+)
+
+
 def problem_text(error: DomainError | ApiProblem) -> dict[str, str]:
-    """A refused command as the console shows it: a translated title and the detail."""
+    """A refused command as the console shows it: a translated title and, where the
+    domain's words are known, a translated detail (else the domain's own)."""
+    if isinstance(error, StaleVersion):
+        detail = _(
+            "Someone changed the initiative since you read it: it is at version "
+            "%(n)s now. Reload the page and try again.",
+            n=error.current_version,
+        )
+    elif isinstance(error, InvalidTransition):
+        detail = _(
+            "This is not possible while the initiative is in the state “%(state)s”.",
+            state=label(STATES, error.state),
+        )
+    else:
+        detail = gettext(error.detail)
     if isinstance(error, DomainError):
-        return {"title": label(ERROR_TITLES, error.slug), "detail": error.detail}
-    return {"title": str(_l("That did not work")), "detail": error.detail}
+        return {"title": label(ERROR_TITLES, error.slug), "detail": detail}
+    return {"title": str(_l("That did not work")), "detail": detail}
 
 
 # ------------------------------------------------------------------ request hooks

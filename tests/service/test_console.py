@@ -422,3 +422,35 @@ def test_the_console_speaks_french(world: World) -> None:
     anonymous = Browser(world.app)
     page = anonymous.get("/console/login", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert "Se connecter" in page.get_data(as_text=True)
+
+
+def test_the_domain_messages_translated_are_those_the_domain_gives() -> None:
+    """The console translates the domain's fixed refusals: each must still be one."""
+    import ast
+    from pathlib import Path
+
+    from service.console import DOMAIN_MESSAGES
+
+    texts = set()
+    for source in Path("domain").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                texts.add(node.value)
+    for message in DOMAIN_MESSAGES:
+        assert message._args[0] in texts, message._args[0]
+
+
+def test_refusals_read_in_french(world: World) -> None:
+    lead = browser(world, world.partner())
+    response = lead.post("/console/initiatives/new", proposal_form())
+    path = f"/console/initiatives/{initiative_id_of(response)}"
+    lead.post(f"{path}/do/start_co_design", {"version": "1"})
+    lead.get("/console/?lang=fr")
+    stale = lead.post(f"{path}/do/withdraw", {"version": "1", "reason": "Plus tard."})
+    assert stale.status_code == 412
+    assert "version 2" in stale.get_data(as_text=True)
+    assert "Someone changed" not in stale.get_data(as_text=True)
+    early = lead.post(f"{path}/do/submit", {"version": "2"})
+    assert early.status_code == 409
+    html = early.get_data(as_text=True)
+    assert "At least one partner organisation must have joined." not in html
