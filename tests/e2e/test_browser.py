@@ -23,7 +23,8 @@ from tests.conftest import IN_CI
 from tests.e2e.test_serve import ADMIN, PASSWORD, Server, call
 from tests.e2e.test_serve import server as server  # the same real service, on both databases
 
-pytestmark = pytest.mark.e2e
+# Chromium is heavy: never beside the database-restart test, which times a recovery.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("timed-recovery")]
 
 CHROMIUM = os.environ.get("TWINNING_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

@@ -20,7 +20,8 @@ from tests.conftest import FAST_HASHING
 from tests.e2e.test_serve import ADMIN, Server, call
 from tests.pg_cluster import Cluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+# Times a recovery: run on the same xdist worker as the browser tests, so never beside them.
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.xdist_group("timed-recovery")]
 
 CLIENTS = 4
 
