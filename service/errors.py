@@ -161,6 +161,24 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(status, detail, headers=headers)
 
 
+UNAVAILABLE_DETAIL = "The database is not reachable right now; try again shortly."
+
+
+def record_failure(error: Exception) -> int:
+    """An unexpected error: 503 for a database outage (marked, so that the next requests are
+    answered at once), 500 for anything else; logged either way."""
+    if isinstance(error, UNAVAILABLE):
+        built = current_app.extensions.get("twinning.runtime")
+        if built is not None:
+            built.availability.mark_down()
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.path, type(error).__name__
+        )
+        return 503
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return 500
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(domain.DomainError)
     def domain_error(error: domain.DomainError) -> Response:
@@ -174,20 +192,6 @@ def register(app: Flask) -> None:
     def unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):
             return handle_http_exception(error)
-        if isinstance(error, UNAVAILABLE):
-            built = current_app.extensions.get("twinning.runtime")
-            if built is not None:
-                built.availability.mark_down()
-            log.warning(
-                "database unavailable on %s %s: %s",
-                request.method,
-                request.path,
-                type(error).__name__,
-            )
-            return problem(
-                503,
-                "The database is not reachable right now; try again shortly.",
-                headers={"Retry-After": "5"},
-            )
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        if record_failure(error) == 503:
+            return problem(503, UNAVAILABLE_DETAIL, headers={"Retry-After": "5"})
         return problem(500, "An unexpected error occurred; it has been logged.")

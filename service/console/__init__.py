@@ -18,10 +18,10 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from domain.errors import DomainError, InvalidTransition, NotFound, StaleVersion
-from domain.values import THEMES, Role
+from domain.values import THEMES, Caller, Role
 from projections.view import parse_time
 from service.console import session
-from service.errors import ApiProblem
+from service.errors import ApiProblem, record_failure, status_of
 from service.http import runtime
 
 LANGUAGES = ("en", "fr")
@@ -116,11 +116,16 @@ def select_locale() -> str:
 
 
 # ------------------------------------------------------------------ template helpers
+def current_language() -> str:
+    """The language pages are shown in (a code of LANGUAGES)."""
+    return str(get_locale() or "en")
+
+
 def text(value: Any) -> str:
     """A multilingual text in the reader's language, else the first language it has."""
     if not isinstance(value, dict) or not value:
         return "" if value is None else str(value)
-    language = str(get_locale() or "en")
+    language = current_language()
     if value.get(language):
         return str(value[language])
     return str(next(iter(value.values())))
@@ -164,20 +169,18 @@ def when(moment: Any, style: str = "medium") -> str:
 
 
 def country_name(code: str) -> str:
-    locale = Locale.parse(str(get_locale() or "en"))
-    return str(locale.territories.get(code, code))
+    return str(Locale.parse(current_language()).territories.get(code, code))
 
 
 def language_name(code: str) -> str:
-    locale = Locale.parse(str(get_locale() or "en"))
-    return str(locale.languages.get(code, code))
+    return str(Locale.parse(current_language()).languages.get(code, code))
 
 
 def theme_name(theme: str) -> str:
     labels = THEMES.get(theme)
     if labels is None:
         return theme
-    return labels.get(str(get_locale() or "en"), labels["en"])
+    return labels.get(current_language(), labels["en"])
 
 
 def label(table: dict[str, Any], key: Any) -> str:
@@ -279,8 +282,6 @@ def _csrf_error(error: session.CsrfError) -> Any:
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError) -> Any:
-    from service.errors import status_of
-
     shown = problem_text(error)
     return error_page(status_of(error), shown["title"], shown["detail"])
 
@@ -289,7 +290,8 @@ def _domain_error(error: DomainError) -> Any:
 def _api_problem(error: ApiProblem) -> Any:
     if error.status == 401:
         return login_redirect()
-    return error_page(error.status, str(_l("That did not work")), error.detail, error.headers)
+    shown = problem_text(error)
+    return error_page(error.status, shown["title"], shown["detail"], error.headers)
 
 
 @bp.errorhandler(HTTPException)
@@ -300,18 +302,13 @@ def _http_error(error: HTTPException) -> Any:
 @bp.errorhandler(Exception)
 def _unexpected(error: Exception) -> Any:
     """Outages are 503 and anything unforeseen 500, as HTML pages (logged as for the API)."""
-    from service.errors import UNAVAILABLE, log
-
-    if isinstance(error, UNAVAILABLE):
-        runtime().availability.mark_down()
-        log.warning("database unavailable on %s %s", request.method, request.path)
+    if record_failure(error) == 503:
         return error_page(
             503,
             str(_l("Temporarily unavailable")),
             str(_l("The database is not reachable right now; try again shortly.")),
             {"Retry-After": "5"},
         )
-    log.exception("unhandled error on %s %s", request.method, request.path)
     return error_page(500, str(_l("Something went wrong")), str(_l("The error has been logged.")))
 
 
@@ -329,7 +326,7 @@ def _login_required(_error: LoginRequired) -> Any:
     return login_redirect()
 
 
-def need_login() -> Any:
+def need_login() -> Caller:
     caller = session.caller()
     if caller is None:
         raise LoginRequired()

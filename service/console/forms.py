@@ -51,6 +51,16 @@ def multilingual(form: MultiDict[str, str], name: str) -> dict[str, str] | None:
     return texts if found else None
 
 
+def languages_in(form: MultiDict[str, str], names: tuple[str, ...]) -> list[str]:
+    """The languages of the `name.xx` fields the form has for these names, in form order."""
+    found: list[str] = []
+    for key in form:
+        match = _LANGUAGE_KEY.match(key)
+        if match and match.group(1) in names and match.group(2) not in found:
+            found.append(match.group(2))
+    return found
+
+
 def words(raw: str, upper: bool = False) -> list[str]:
     items = [item.strip() for item in _SPLIT.split(raw) if item.strip()]
     return [item.upper() for item in items] if upper else items

@@ -17,13 +17,13 @@ from marshmallow import Schema
 from domain.application import Outcome
 from domain.errors import DomainError, EditConflict, InvalidFields
 from domain.initiative import Initiative
-from domain.values import LANGUAGES, MULTILINGUAL_FIELDS, Caller
+from domain.values import LANGUAGES, MULTILINGUAL_FIELDS, Caller, State
 from projections import queries
 from projections.initiatives import waiting_on
 from projections.runner import LIVE
 from service.auth import log_in
-from service.console import bp, forms, need_login, problem_text, session
-from service.errors import ApiProblem
+from service.console import bp, current_language, forms, need_login, problem_text, session
+from service.errors import ApiProblem, status_of
 from service.http import now, runtime
 from service.initiatives import representation
 from service.schemas import (
@@ -36,7 +36,6 @@ from service.schemas import (
     RationaleSchema,
     ReasonSchema,
     ReportSchema,
-    ReviewSchema,
 )
 
 PAGE_SIZE = 20
@@ -148,12 +147,8 @@ def initiatives() -> Any:
         next_cursor=page.next_cursor,
         filters=raw,
         errors=errors,
-        states=list(queries_states()),
+        states=[state.value for state in State],
     ), (422 if errors else 200)
-
-
-def queries_states() -> list[str]:
-    return [*LIFECYCLE, "rejected", "withdrawn"]
 
 
 # ------------------------------------------------------------------------ one initiative
@@ -185,7 +180,12 @@ def lifecycle(initiative_id: UUID) -> list[dict[str, Any]]:
     with runtime().engine.connect() as conn:
         rows = conn.execute(
             sa.select(ENTRIES.c.changes, ENTRIES.c.at)
-            .where(ENTRIES.c.aggregate_id == str(initiative_id))
+            .where(
+                ENTRIES.c.aggregate_id == str(initiative_id),
+                # Only entries whose changes name the state (compact JSON): few to decode
+                # even in a long history.
+                ENTRIES.c.changes.like('%"state":%'),
+            )
             .order_by(ENTRIES.c.position)
         ).all()
     reached: list[dict[str, Any]] = []
@@ -198,14 +198,13 @@ def lifecycle(initiative_id: UUID) -> list[dict[str, Any]]:
 
 def initiative_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple[str, int]:
     caller = need_login()
-    app = runtime().app
     requested = request.args.get("version", "")
     current = load_initiative(initiative_id)
     initiative = current
     if requested.isdigit() and 0 < int(requested) < current.version:
         initiative = load_initiative(initiative_id, int(requested))
     shown = representation(initiative, caller, current=initiative is current)
-    context.setdefault("done", forms.translated(str(DONE.get(request.args.get("done", ""), ""))))
+    context.setdefault("done", str(DONE.get(request.args.get("done", ""), "")))
     return render_template(
         "console/initiative.html",
         i=shown,
@@ -215,15 +214,9 @@ def initiative_page(initiative_id: UUID, status: int = 200, **context: Any) -> t
         lifecycle_states=LIFECYCLE,
         languages=languages_of(shown),
         organisations=invitable(current, caller),
-        is_member=caller.organisation_id in {current.lead_organisation_id, *joined(current)},
-        app=app,
         form=request.form,
         **context,
     ), status
-
-
-def joined(initiative: Initiative) -> list[str]:
-    return [org for org, status in initiative.partners.items() if status == "joined"]
 
 
 def languages_of(shown: dict[str, Any]) -> list[str]:
@@ -253,34 +246,23 @@ def initiative(initiative_id: UUID) -> Any:
 
 
 # ------------------------------------------------------------------------ commands
-def run(
-    initiative_id: UUID | None,
-    action: str,
-    command: Callable[[], Outcome[Initiative]],
-    on_error: Callable[[DomainError], Any] | None = None,
-) -> Any:
+def run(initiative_id: UUID, action: str, command: Callable[[], Outcome[Initiative]]) -> Any:
     """Runs a command; on success back to the initiative (Post/Redirect/Get), otherwise the
     page again with what went wrong."""
     try:
         outcome = command()
     except DomainError as error:
-        if on_error is not None:
-            return on_error(error)
-        assert initiative_id is not None
-        return initiative_page(
-            initiative_id,
-            status=_status(error),
-            error=problem_text(error),
-            errors=forms.field_errors(getattr(error, "errors", {}) or {}),
-            failed_action=action,
-        )
+        return initiative_page(initiative_id, **refusal(error), failed_action=action)
     return done(outcome, action)
 
 
-def _status(error: DomainError) -> int:
-    from service.errors import status_of
-
-    return status_of(error)
+def refusal(error: DomainError) -> dict[str, Any]:
+    """What a page shows of a refused command: its status, why, and field by field."""
+    return {
+        "status": status_of(error),
+        "error": problem_text(error),
+        "errors": forms.field_errors(getattr(error, "errors", {}) or {}),
+    }
 
 
 def done(outcome: Outcome[Initiative], action: str) -> Response:
@@ -301,14 +283,7 @@ def refused(
     values: dict[str, Any], mode: str, error: DomainError, initiative_id: UUID | None = None
 ) -> tuple[str, int]:
     """The form again, as the person left it, with what was refused and why."""
-    return field_form(
-        values,
-        mode=mode,
-        initiative_id=initiative_id,
-        status=_status(error),
-        error=problem_text(error),
-        errors=forms.field_errors(getattr(error, "errors", {}) or {}),
-    )
+    return field_form(values, mode=mode, initiative_id=initiative_id, **refusal(error))
 
 
 def command_data(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
@@ -352,12 +327,6 @@ def act(initiative_id: UUID, action: str) -> Any:
             return app.reject_amendment(
                 initiative_id, version, caller, _amendment_id(), data["reason"]
             )
-        if action == "review":
-            data = command_data(
-                ReviewSchema(),
-                {"decision": form.get("decision", ""), "rationale": form.get("rationale", "")},
-            )
-            return app.review(initiative_id, version, caller, data["decision"], data["rationale"])
         if action == "recognise_good_practice":
             data = command_data(RationaleSchema(), {"rationale": form.get("rationale", "")})
             return app.recognise_good_practice(initiative_id, version, caller, data["rationale"])
@@ -424,13 +393,7 @@ def field_form(
 def values_from_form() -> dict[str, Any]:
     """What the person typed, to show the form again as they left it."""
     values: dict[str, Any] = forms.initiative_fields(request.form)
-    languages = []
-    for key in request.form:
-        if "." in key and key.split(".", 1)[0] in MULTILINGUAL_FIELDS:
-            language = key.split(".", 1)[1]
-            if language not in languages:
-                languages.append(language)
-    values["_languages"] = languages
+    values["_languages"] = forms.languages_in(request.form, MULTILINGUAL_FIELDS)
     values["base_version"] = forms.version_field()
     values["rationale"] = request.form.get("rationale", "")
     return values
@@ -445,7 +408,7 @@ def propose() -> Any:
     caller = need_login()
     if request.method == "GET":
         account = runtime().app.account(UUID(caller.account_id))
-        language = session_language()
+        language = current_language()
         return field_form(
             {
                 "_languages": [language],
@@ -466,12 +429,6 @@ def propose() -> Any:
     except DomainError as error:
         return refused(values, "propose", error)
     return done(outcome, "propose")
-
-
-def session_language() -> str:
-    from flask_babel import get_locale
-
-    return str(get_locale() or "en")
 
 
 def _organisation_country(organisation_id: Any) -> str:

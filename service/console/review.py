@@ -10,10 +10,11 @@ from flask import redirect, render_template, request, url_for
 from domain.application import require_role
 from domain.errors import DomainError
 from domain.values import Role
-from projections import audit as chain
 from projections import queries
-from service.console import bp, forms, need_login, problem_text
-from service.console.pages import done, load_initiative, wait_for, waiting
+from service.audit import version_diff
+from service.console import bp, forms, need_login
+from service.console.audit_pages import change_rows
+from service.console.pages import done, load_initiative, refusal, wait_for, waiting
 from service.http import runtime
 from service.initiatives import representation
 from service.schemas import ReviewSchema
@@ -38,14 +39,12 @@ def review_queue() -> Any:
 def round_diff(initiative_id: UUID) -> dict[str, Any] | None:
     """What changed between the version decided in the previous round and the one submitted
     in this round (None in the first round)."""
-    app = runtime().app
-    rounds = app.submitted_versions(initiative_id)
+    rounds = runtime().app.submitted_versions(initiative_id)
     if len(rounds) < 2:
         return None
     previous, current = rounds[-2], rounds[-1]
-    before = chain.flatten(app.initiative(initiative_id, version=previous))
-    after = chain.flatten(app.initiative(initiative_id, version=current))
-    return {"from": previous, "to": current, "changes": chain.changes(before, after)}
+    rows = change_rows(version_diff(initiative_id, previous, current))
+    return {"from": previous, "to": current, "rows": rows}
 
 
 def review_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -85,12 +84,5 @@ def decide(initiative_id: UUID) -> Any:
             initiative_id, forms.version_field(), caller, data["decision"], data["rationale"]
         )
     except DomainError as error:
-        from service.errors import status_of
-
-        return review_page(
-            initiative_id,
-            status=status_of(error),
-            error=problem_text(error),
-            errors=forms.field_errors(getattr(error, "errors", {}) or {}),
-        )
+        return review_page(initiative_id, **refusal(error))
     return done(outcome, "review")

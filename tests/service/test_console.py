@@ -360,6 +360,12 @@ def test_a_whole_lifecycle_through_the_console(world: World) -> None:
     final = ok(lead_api_get(world, lead_account, initiative_id))
     assert final["state"] == "completed" and final["good_practice"] is True
     assert final["outcomes"] == {"en": "Four corridors planted."}
+    # The lifecycle timeline: every state before the current one entered, with its date
+    # (from the audit view, hence after the projector's catch-up).
+    world.project()
+    html = lead.get(path).get_data(as_text=True)
+    assert html.count('<li class="reached"') == 5  # proposal to follow-up; completed is current
+    assert '<li class="current" aria-current="step">' in html
 
 
 def lead_api_get(world: World, account: Any, initiative_id: str) -> Any:
