@@ -29,6 +29,9 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--html", type=Path)
+    parser.add_argument(
+        "--flat", action="store_true", help="time per function (total), not the call tree"
+    )
     args = parser.parse_args()
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
@@ -108,7 +111,10 @@ def profile(app: Any, args: argparse.Namespace) -> None:
             assert answer.status_code in (200, 201), answer.json
     if args.html:
         args.html.write_text(profiler.output_html())
-    print(profiler.output_text(unicode=True, color=False, show_all=True))
+    if args.flat:
+        print(profiler.output_text(flat=True, flat_time="total", time="percent_of_total"))
+    else:
+        print(profiler.output_text(unicode=True, color=False, show_all=True))
 
 
 if __name__ == "__main__":

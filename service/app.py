@@ -27,7 +27,7 @@ from service import (
 )
 from service.config import Settings
 from service.errors import ApiProblem
-from service.http import RUNTIME_KEY, request_id, unfit
+from service.http import RUNTIME_KEY, close_reader, request_id, unfit
 
 MAX_BODY = 1024 * 1024
 CORS_REQUEST_HEADERS = [
@@ -137,6 +137,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     observability.init_app(app)
     app.before_request(_database_gate)
+    app.teardown_request(close_reader)
     if settings.cors_allowed():
         CORS(
             app,

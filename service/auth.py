@@ -17,9 +17,18 @@ from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import NotFound
 from domain.values import Caller
-from service.credentials import IssuedToken
+from service.credentials import IssuedToken, token_digest
 from service.errors import ApiProblem
-from service.http import current_caller, documents, iso, now, public, request_id, runtime
+from service.http import (
+    current_caller,
+    documents,
+    iso,
+    now,
+    public,
+    reader,
+    request_id,
+    runtime,
+)
 from service.metrics import scraper_token
 from service.schemas import LoginSchema, TokenSchema
 
@@ -113,12 +122,14 @@ def authenticate() -> None:
 def caller_for_token(token: str) -> Caller:
     """The caller a bearer (or console session) token stands for; 401 when it stands for
     nobody now."""
-    rt = runtime()
-    account_id = rt.credentials.account_for_token(token, now())
-    if account_id is None:
+    cache = runtime().read_cache
+    check = cache.check_token(token_digest(token), now(), reader())
+    g.head = check.head  # what this request's reads are at least as fresh as
+    g.list_position = check.list_position
+    if check.account_id is None:
         raise ApiProblem(401, "The token is unknown, expired or revoked.")
     try:
-        account = rt.app.account(UUID(account_id))
+        account = cache.account(UUID(check.account_id), check.head)
     except NotFound:
         raise ApiProblem(401, "The token's account no longer exists.") from None
     if not account.active:

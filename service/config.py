@@ -224,7 +224,11 @@ class Database:
                 "POSTGRES_PASSWORD": self.password,
                 "POSTGRES_POOL_SIZE": str(settings.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(settings.max_overflow),
-                "POSTGRES_PRE_PING": "y",
+                # No ping before each use of a pooled connection (a round trip per read):
+                # eventsourcing retries every recorder call that meets a broken connection
+                # (OperationalError, InterfaceError; 10 attempts), and the pool replaces it.
+                # tests/e2e/test_database_restart.py restarts PostgreSQL under load.
+                "POSTGRES_PRE_PING": "n",
                 # Also how long a request waits for a pooled connection: short, so that an
                 # outage is answered 503 soon (service.availability then answers at once).
                 "POSTGRES_CONNECT_TIMEOUT": "5",

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,7 +18,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    bindparam,
     delete,
     insert,
     select,
@@ -45,15 +45,20 @@ tokens = Table(
 )
 
 TOKEN_BYTES = 32  # 256 bits of randomness
-# Built once: every request looks its token up, and a statement built per call costs more
-# than the query itself (SQLAlchemy memoizes the cache key on the statement object).
-TOKEN_LOOKUP = select(
-    tokens.c.token_hash, tokens.c.account_id, tokens.c.expires_at, tokens.c.revoked_at
-).where(tokens.c.token_hash == bindparam("digest"))
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def live_account(row: Any, digest: str, now: datetime) -> str | None:
+    """The account of a looked-up token row, None when there is none or it is expired or
+    revoked."""
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    if row.revoked_at is not None or aware(row.expires_at) <= now:
+        return None
+    return str(row.account_id)
 
 
 @dataclass(frozen=True)
@@ -106,17 +111,6 @@ class Credentials:
                 )
             )
         return IssuedToken(token, expires_at)
-
-    def account_for_token(self, token: str, now: datetime) -> str | None:
-        """The account a live token belongs to, or None (unknown, expired or revoked)."""
-        digest = token_digest(token)
-        with self.engine.connect() as conn:
-            row = conn.execute(TOKEN_LOOKUP, {"digest": digest}).first()
-        if row is None or not hmac.compare_digest(row.token_hash, digest):
-            return None
-        if row.revoked_at is not None or aware(row.expires_at) <= now:
-            return None
-        return str(row.account_id)
 
     def revoke_token(self, token: str, now: datetime) -> None:
         with self.engine.begin() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from flask import Flask, current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -39,6 +41,33 @@ def runtime(app: Flask | None = None) -> Runtime:
                 built.bootstrap_admin()
                 app.extensions[RUNTIME_KEY] = built
     return built
+
+
+def reader() -> sa.Connection:
+    """The request's one connection for reads of the views and the credentials, opened on
+    first use and closed when the request ends.
+
+    In autocommit mode, so no BEGIN or ROLLBACK travels to the server; one checkout per
+    request, so the pool's pre-ping runs once (a read used to cost ping, BEGIN, query and
+    ROLLBACK, twice: once for the token, once for the view)."""
+    conn: sa.Connection | None = g.get("_reader")
+    if conn is None:
+        conn = runtime().reader.connect()
+        g._reader = conn
+    return conn
+
+
+def close_reader(_error: BaseException | None = None) -> None:
+    """Returns the request's reader to the pool; one the database dropped is discarded
+    (the response is already made: closing must not fail it)."""
+    conn: sa.Connection | None = g.pop("_reader", None)
+    if conn is None:
+        return
+    try:
+        conn.close()
+    except Exception:  # a broken connection: the pool replaces it
+        with contextlib.suppress(Exception):
+            conn.invalidate()
 
 
 def now() -> datetime:

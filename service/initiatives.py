@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import current_app, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -36,7 +37,7 @@ from service.schemas import (
     ReviewSchema,
     VersionQuerySchema,
 )
-from service.views import MIN_POSITION_PARAMETER, await_min_position, page_of
+from service.views import MIN_POSITION_PARAMETER, await_min_position, list_position, page_of
 
 blp = Blueprint(
     "initiatives",
@@ -44,6 +45,8 @@ blp = Blueprint(
     url_prefix="/api/v1/initiatives",
     description="Thematic cooperation initiatives: propose, co-edit, review, report.",
 )
+
+INITIATIVE_SCHEMA = InitiativeSchema()
 
 PUBLIC_AMENDMENT_KEYS = (
     "id",
@@ -103,6 +106,13 @@ def representation(initiative: Initiative, caller: Caller, current: bool = True)
     }
 
 
+def rendered(initiative: Initiative) -> tuple[int, bytes]:
+    """The current initiative's version and its body as the caller is sent it (the same
+    bytes as flask-smorest's dump of `representation`), to be kept in the read cache."""
+    dumped = INITIATIVE_SCHEMA.dump(representation(initiative, current_caller()))
+    return initiative.version, jsonify(dumped).get_data()
+
+
 def respond(outcome: Outcome[Initiative], status: int | None = None) -> Any:
     initiative = outcome.aggregate
     body = representation(initiative, current_caller())
@@ -125,10 +135,10 @@ class Initiatives(MethodView):
         """List initiatives: filters, full-text `q` over titles and summaries in every
         language, sorting and keyset pagination."""
         current_caller()
-        await_min_position()
+        minimum = await_min_position()
         if "organisation_id" in query:
             query["organisation_id"] = str(query["organisation_id"])
-        return page_of(queries.list_initiatives, **query)
+        return page_of(queries.list_initiatives, cached_at=list_position(minimum), **query)
 
     @blp.arguments(ProposeSchema())
     @blp.response(201, InitiativeSchema)
@@ -146,8 +156,19 @@ class InitiativeById(MethodView):
     def get(self, query: dict[str, Any], initiative_id: UUID) -> Any:
         """Read an initiative, now or as it was (`?version=N` or `?as_of=<timestamp>`)."""
         caller = current_caller()
-        app = runtime().app
+        rt = runtime()
+        app = rt.app
         historic = "version" in query or "as_of" in query
+        if not historic:
+            version, body = rt.read_cache.initiative_body(
+                initiative_id,
+                caller,
+                g.get("head"),
+                lambda: rendered(app.initiative(initiative_id)),
+            )
+            response = current_app.response_class(body, mimetype="application/json")
+            response.headers["ETag"] = f'"{version}"'
+            return response
         initiative = app.initiative(
             initiative_id, version=query.get("version"), as_of=query.get("as_of")
         )

@@ -23,9 +23,10 @@ from domain.organisation import Organisation
 from domain.values import Role, system_actor
 from projections.runner import Projector
 from projections.runner import create_tables as create_view_tables
-from service.availability import Availability
+from service.availability import Availability, guard_event_store
 from service.config import Database, Settings
 from service.credentials import Credentials
+from service.readcache import ReadCache
 
 PLATFORM_ORGANISATION = "Platform administration"
 PLATFORM_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "/twinning/organisations/platform")
@@ -98,6 +99,9 @@ class Runtime:
             assert self.database.events_path is not None
             self.database.events_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.database, settings)
+        # Requests read views and credentials one statement at a time: in autocommit, each
+        # statement sees the latest commits and no transaction needs ending.
+        self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.availability = Availability(self.engine)
         hasher = PasswordHasher(
             time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_kib
@@ -113,6 +117,9 @@ class Runtime:
             )
             self.credentials.create_tables()
             create_view_tables(self.engine)
+        if self.database.kind == "postgres":
+            guard_event_store(self.app.recorder.datastore, self.availability)  # type: ignore[attr-defined]
+        self.read_cache = ReadCache(self.app, self.engine, settings.aggregate_cache)
         self.projector = Projector(self.app, self.engine, batch_size=settings.projection_batch)
 
     def close(self) -> None:

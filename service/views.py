@@ -5,10 +5,11 @@ Every read-view endpoint honours X-Min-Position (read-your-writes).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -17,7 +18,7 @@ from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
 from service.errors import ApiProblem
-from service.http import current_caller, documents, public, runtime
+from service.http import current_caller, documents, public, reader, runtime
 from service.schemas import (
     GoodPracticeQuerySchema,
     ImpactQuerySchema,
@@ -42,10 +43,11 @@ MIN_POSITION_PARAMETER = {
 }
 
 
-def await_min_position() -> None:
+def await_min_position() -> int | None:
+    """Waits for the position X-Min-Position names, and returns it (None without one)."""
     raw = request.headers.get("X-Min-Position")
     if raw is None:
-        return
+        return None
     raw = raw.strip()
     if not raw.isdigit() or len(raw) > 18:
         raise ApiProblem(400, "X-Min-Position must be a whole number (a command's X-Position).")
@@ -63,19 +65,41 @@ def await_min_position() -> None:
             f"The read views have not reached position {position} yet.",
             headers={"Retry-After": "1"},
         )
+    return position
 
 
-def page_of(reader: Callable[..., queries.Page], **kwargs: Any) -> Any:
+def page_of(
+    read: Callable[..., queries.Page], *, cached_at: int | None = None, **kwargs: Any
+) -> Any:
     """A page of a read view; pages of stored cards are sent as they are stored (the
-    response schema documents them; the fuzzing suite checks them against it)."""
+    response schema documents them; the fuzzing suite checks them against it). With
+    `cached_at`, the view's position this request observed, the page may come from the
+    process's read cache."""
+
+    def render() -> Any:
+        page = read(reader(), **kwargs)
+        return page.as_dict() if page.cards is None else page.as_json()
+
     try:
-        with runtime().engine.connect() as conn:
-            page = reader(conn, **kwargs)
-        if page.cards is not None:
-            return current_app.response_class(page.as_json(), mimetype="application/json")
-        return page.as_dict()
+        if cached_at is None:
+            body = render()
+        else:
+            key = f"{read.__name__}:{json.dumps(kwargs, sort_keys=True, default=str)}"
+            body = runtime().read_cache.page(key, cached_at, render)
     except queries.BadCursor as error:
         raise ApiProblem(422, "Some fields are invalid.", errors={"cursor": [str(error)]}) from None
+    if isinstance(body, str):
+        return current_app.response_class(body, mimetype="application/json")
+    return body
+
+
+def list_position(minimum: int | None) -> int | None:
+    """The list view's position this request observed, when it satisfies X-Min-Position
+    (else None: the page is read after the wait, not taken from the cache)."""
+    position: int | None = g.get("list_position")
+    if position is None or (minimum is not None and position < minimum):
+        return None
+    return position
 
 
 queue_blp = Blueprint(
@@ -144,8 +168,7 @@ class Impact(MethodView):
         counts by state, theme and country over initiatives created or approved then."""
         current_caller()
         await_min_position()
-        with runtime().engine.connect() as conn:
-            return queries.impact(conn, **query)
+        return queries.impact(reader(), **query)
 
 
 @good_blp.route("")

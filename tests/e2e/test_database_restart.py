@@ -125,7 +125,15 @@ def test_the_service_rides_out_a_database_restart(cluster: Cluster, tmp_path: Pa
             stopped = time.monotonic()
             cluster.stop("fast")
             wait_for(lambda: ready() == 503, 15)
-            time.sleep(1.0)
+
+            def refused() -> bool:
+                with load.lock:
+                    return any(s == 503 for t, s in load.answers if t > stopped)
+
+            # The load's requests fail fast while the database is away. Requests already
+            # waiting on the pool when it went answer once their connect timeout (5 s) is
+            # up; until the first does, the load may have no answer from the outage at all.
+            wait_for(refused, 20)
             cluster.start()
             restarted = time.monotonic()
             recovered = wait_for(lambda: ready() == 200, 30)

@@ -1,0 +1,191 @@
+"""What a process has loaded or rendered, kept while the event store shows nothing newer.
+
+Every request looks its bearer token up; the same statement reads the head of the event
+store (the position of the last recorded event; on SQLite, whose events live in another
+file, a second statement). When the head has moved since this process last looked, the
+notifications in between name the aggregates that changed, and only those are dropped. So
+an entry in use is never older than the head the request itself observed, whichever
+process recorded the change: the guarantee of reading the store, without a round trip to
+it for the caller's account and for the initiative read.
+
+Filling follows one rule: an entry is stored only if no newer head was taken in while it
+was being loaded (a load that started before an event could miss it after the
+notifications naming it were already handled). Tokens are read on every request, so a
+revoked token or a deactivated account (whose tokens are revoked with it) is refused at
+once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from domain.account import Account
+from domain.application import Twinning
+from domain.values import Caller
+from projections.tracking import tracking_table
+from service.credentials import live_account, tokens
+
+# Past this many events since the last look, dropping everything is cheaper than reading
+# which aggregates they were about.
+MAX_GAP = 500
+# The read view whose pages are kept, and how many pages (each at the view's position).
+LIST_VIEW = "initiatives"
+PAGES = 256
+# Rendered initiatives kept per initiative (one per distinct caller: organisation and roles).
+CALLERS_PER_INITIATIVE = 8
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """A token as the database holds it now, and the head of the event store then."""
+
+    account_id: str | None
+    head: int
+    # How far the list view had got (None when it has no position yet).
+    list_position: int | None = None
+
+
+class ReadCache:
+    """Accounts and rendered initiatives of one process, kept true to the event store's
+    head (see the module's docstring). `size` bounds each kind; 0 turns the cache off."""
+
+    def __init__(self, app: Twinning, engine: sa.Engine, size: int) -> None:
+        self.app = app
+        self.size = size
+        self.head: int | None = None
+        self._lock = threading.Lock()
+        self._accounts: OrderedDict[UUID, Account] = OrderedDict()
+        self._bodies: OrderedDict[UUID, dict[Caller, tuple[int, Any]]] = OrderedDict()
+        self._pages: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._statement = self._token_statement(engine)
+
+    def _token_statement(self, engine: sa.Engine) -> sa.Select[Any]:
+        columns = [tokens.c.token_hash, tokens.c.account_id]
+        columns += [tokens.c.expires_at, tokens.c.revoked_at]
+        listed = sa.select(tracking_table.c.position).where(tracking_table.c.name == LIST_VIEW)
+        columns.append(listed.scalar_subquery().label("list_position"))
+        recorder: Any = self.app.recorder
+        datastore = recorder.datastore
+        if engine.dialect.name == "postgresql" and hasattr(datastore, "schema"):
+            # The events live in the same database: one round trip for both.
+            events = sa.table(
+                recorder.events_table_name,
+                sa.column("notification_id"),
+                schema=datastore.schema,
+            )
+            head = sa.select(sa.func.max(events.c.notification_id)).scalar_subquery()
+            columns.append(head.label("head"))
+        return sa.select(*columns).where(tokens.c.token_hash == sa.bindparam("digest"))
+
+    # ------------------------------------------------------------------ the check
+    def check_token(self, digest: str, now: datetime, conn: sa.Connection) -> TokenCheck:
+        """The live token's account (None when unknown, expired or revoked) and the head
+        of the event store, read together; the cache is brought up to that head."""
+        row = conn.execute(self._statement, {"digest": digest}).first()
+        if row is not None and len(row) > 5:
+            head = int(row.head or 0)
+        else:
+            head = int(self.app.recorder.max_notification_id() or 0)
+        self.advance(head)
+        listed = None if row is None or row.list_position is None else int(row.list_position)
+        return TokenCheck(live_account(row, digest, now), head, listed)
+
+    def advance(self, head: int) -> None:
+        """Drops what changed between the last head this process saw and `head`."""
+        if head == self.head or not self.size:
+            return
+        with self._lock:
+            last = self.head
+            if last is not None and head <= last:
+                return  # another request already took a newer head in
+            if last is None or head - last > MAX_GAP:
+                self._accounts.clear()
+                self._bodies.clear()
+            else:
+                notifications = self.app.recorder.select_notifications(
+                    start=last + 1, limit=head - last, stop=head
+                )
+                for notification in notifications:
+                    key = UUID(str(notification.originator_id))
+                    self._accounts.pop(key, None)
+                    self._bodies.pop(key, None)
+            self.head = head
+
+    # ------------------------------------------------------------------ entries
+    def account(self, account_id: UUID, head: int) -> Account:
+        """The account as of `head` or later (raises NotFound like the application)."""
+        with self._lock:
+            account = self._accounts.get(account_id)
+            if account is not None:
+                self._accounts.move_to_end(account_id)
+                return account
+        account = self.app.account(account_id)
+        self._put(self._accounts, account_id, account, head)
+        return account
+
+    def initiative_body(
+        self,
+        initiative_id: UUID,
+        caller: Caller,
+        head: int | None,
+        render: Callable[[], tuple[int, Any]],
+    ) -> tuple[int, Any]:
+        """(version, body) of the current initiative as `caller` sees it; `render` loads
+        and renders it when this process has no rendering as of `head` or later (with no
+        head checked, always)."""
+        if head is None:
+            return render()
+        key = Caller(caller.account_id, caller.organisation_id, caller.roles)
+        with self._lock:
+            seen = self._bodies.get(initiative_id)
+            if seen is not None and key in seen:
+                self._bodies.move_to_end(initiative_id)
+                return seen[key]
+        rendered = render()
+        with self._lock:
+            if self.size and self.head == head:
+                seen = self._bodies.setdefault(initiative_id, {})
+                if len(seen) >= CALLERS_PER_INITIATIVE:
+                    seen.pop(next(iter(seen)))
+                seen[key] = rendered
+                self._bodies.move_to_end(initiative_id)
+                while len(self._bodies) > self.size:
+                    self._bodies.popitem(last=False)
+        return rendered
+
+    def page(self, key: str, position: int | None, render: Callable[[], Any]) -> Any:
+        """A page of the list view as it is at `position` (the view's rows and position
+        are written in one transaction, so an equal position means an equal page); `render`
+        reads it otherwise, and only text bodies are kept."""
+        if position is None or not self.size:
+            return render()
+        with self._lock:
+            hit = self._pages.get(key)
+            if hit is not None and hit[0] == position:
+                self._pages.move_to_end(key)
+                return hit[1]
+        body = render()
+        if isinstance(body, str):
+            with self._lock:
+                self._pages[key] = (position, body)
+                self._pages.move_to_end(key)
+                while len(self._pages) > PAGES:
+                    self._pages.popitem(last=False)
+        return body
+
+    def _put(self, entries: OrderedDict[UUID, Any], key: UUID, value: Any, head: int) -> None:
+        with self._lock:
+            if not self.size or self.head != head:
+                return  # a newer head came in while loading: the value may predate it
+            entries[key] = value
+            entries.move_to_end(key)
+            while len(entries) > self.size:
+                entries.popitem(last=False)

@@ -1,0 +1,189 @@
+"""The per-process read cache (service/readcache.py): two applications on one database
+stand for two API processes; whatever one records, the other shows at once, and what the
+cache serves is byte for byte what a process without the cache renders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.app import close_app, create_app
+from service.http import runtime
+from tests.conftest import FAST_HASHING
+from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, problem
+
+
+def other_process(backend: dict[str, Any], **overrides: Any) -> Flask:
+    app = create_app(
+        {
+            **backend,
+            **FAST_HASHING,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": PASSWORD,
+            **overrides,
+        }
+    )
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def second(backend: dict[str, Any]) -> Iterator[Flask]:
+    app = other_process(backend)
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def uncached(backend: dict[str, Any]) -> Iterator[Flask]:
+    """A process with the cache off: every read goes to the store and the views."""
+    app = other_process(backend, aggregate_cache=0)
+    yield app
+    close_app(app)
+
+
+def as_in(app: Flask, person: Client) -> Client:
+    """The same person (same token) talking to another process."""
+    return Client(app.test_client(), person.token, person.account)
+
+
+def test_an_edit_recorded_by_another_process_is_read_at_once(
+    world: World, second: Flask, uncached: Flask
+) -> None:
+    lead, partner = world.partner(), world.partner()
+    body = world.in_co_design(lead, partner)
+    path = f"/api/v1/initiatives/{body['id']}"
+    elsewhere = as_in(second, lead)
+    first = elsewhere.get(path)
+    assert first.status_code == 200 and first.headers["ETag"] == f'"{body["version"]}"'
+    assert elsewhere.get(path).data == first.data  # served again from the cache
+
+    edited = ok(lead.patch(path, {"summary": {"en": "Changed"}, "base_version": body["version"]}))
+    after = elsewhere.get(path)
+    assert after.json["version"] == edited["version"] == body["version"] + 1
+    assert after.json["summary"] == {"en": "Changed"}
+    assert after.headers["ETag"] == f'"{edited["version"]}"'
+    assert after.data == as_in(uncached, lead).get(path).data
+
+
+def test_allowed_actions_follow_the_caller(world: World, second: Flask, uncached: Flask) -> None:
+    lead, partner = world.partner(), world.partner()
+    body = world.in_co_design(lead, partner)
+    path = f"/api/v1/initiatives/{body['id']}"
+    for person in (lead, partner, world.reviewer(), world.admin):
+        cached = as_in(second, person).get(path)
+        assert cached.data == as_in(uncached, person).get(path).data
+    lead_actions = as_in(second, lead).get(path).json["allowed_actions"]
+    partner_actions = as_in(second, partner).get(path).json["allowed_actions"]
+    assert "submit" in lead_actions and "submit" not in partner_actions
+
+
+def test_a_role_granted_elsewhere_counts_at_once(world: World, second: Flask) -> None:
+    person = world.partner()
+    elsewhere = as_in(second, person)
+    assert elsewhere.get("/api/v1/review-queue").status_code == 403
+    ok(world.admin.post(f"/api/v1/users/{person.id}/roles", {"role": "reviewer"}), 200)
+    assert elsewhere.get("/api/v1/review-queue").status_code == 200
+
+
+def test_a_revoked_token_and_a_deactivated_account_are_refused_at_once(
+    world: World, second: Flask
+) -> None:
+    leaving, staying = world.partner(), world.partner()
+    other = world.login(staying.account["email"])
+    for person in (leaving, staying, other):
+        assert as_in(second, person).get("/api/v1/users/me").status_code == 200
+    assert staying.delete("/api/v1/auth/tokens/current").status_code == 204
+    problem(as_in(second, staying).get("/api/v1/users/me"), 401)
+    assert as_in(second, other).get("/api/v1/users/me").status_code == 200
+    ok(world.admin.post(f"/api/v1/users/{leaving.id}/deactivate"), 200)
+    problem(as_in(second, leaving).get("/api/v1/users/me"), 401)
+
+
+def test_list_pages_follow_the_view_position(world: World, second: Flask) -> None:
+    lead = world.partner()
+    world.propose(lead, title={"en": "First"})
+    world.project()
+    elsewhere = as_in(second, lead)
+    page = elsewhere.get("/api/v1/initiatives").json
+    assert [i["title"]["en"] for i in page["items"]] == ["First"]
+    assert elsewhere.get("/api/v1/initiatives").json == page  # from the cache
+    response = lead.post("/api/v1/initiatives", _proposal("Second"))
+    position = int(response.headers["X-Position"])
+    world.project()
+    read = elsewhere.get("/api/v1/initiatives", headers={"X-Min-Position": str(position)})
+    assert [i["title"]["en"] for i in read.json["items"]] == ["Second", "First"]
+    assert [i["title"]["en"] for i in elsewhere.get("/api/v1/initiatives").json["items"]] == [
+        "Second",
+        "First",
+    ]
+
+
+def test_a_load_that_raced_a_newer_head_is_not_kept(world: World) -> None:
+    cache = runtime(world.app).read_cache
+    person = world.partner()
+    account_id = UUID(person.id)
+    cache._accounts.pop(account_id, None)  # as if never loaded in this process
+    head = int(cache.head or 0)
+    world.organisation()  # records an event: the store's head moves on
+    newer = int(runtime(world.app).app.recorder.max_notification_id() or 0)
+    assert newer > head
+    cache.advance(newer)
+    cache.account(account_id, head)  # loaded by a request that had seen the older head
+    assert account_id not in cache._accounts
+    cache.account(account_id, newer)
+    assert account_id in cache._accounts
+
+
+def _proposal(title: str) -> dict[str, Any]:
+    return {
+        "title": {"en": title},
+        "summary": {"en": "Towns working together."},
+        "original_language": "en",
+        "themes": ["youth"],
+        "level": "national",
+        "countries": ["IT"],
+    }
+
+
+STEPS = st.lists(
+    st.tuples(st.sampled_from(["edit", "read", "project", "list"]), st.booleans()),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=STEPS)
+def test_any_interleaving_reads_what_an_uncached_process_reads(
+    world: World, second: Flask, uncached: Flask, steps: list[tuple[str, bool]]
+) -> None:
+    """Edits and reads alternate between two processes at random: every read, from either
+    one, is byte for byte what a process without the cache answers."""
+    lead, partner = world.partner(), world.partner()
+    body = world.in_co_design(lead, partner)
+    path = f"/api/v1/initiatives/{body['id']}"
+    people = {True: lead, False: partner}
+    processes = {True: world.app, False: second}
+    n = 0
+    for step, flag in steps:
+        here = as_in(processes[flag], people[flag])
+        if step == "edit":
+            n += 1
+            current = here.get(path).json["version"]
+            ok(here.patch(path, {"expected_participants": n, "base_version": current}))
+        elif step == "project":
+            world.project()
+        else:
+            target = path if step == "read" else "/api/v1/initiatives?limit=5"
+            assert here.get(target).data == as_in(uncached, people[flag]).get(target).data
