@@ -25,7 +25,6 @@ from service.http import (
     iso,
     now,
     public,
-    reader,
     request_id,
     runtime,
 )
@@ -123,7 +122,7 @@ def caller_for_token(token: str) -> Caller:
     """The caller a bearer (or console session) token stands for; 401 when it stands for
     nobody now."""
     cache = runtime().read_cache
-    check = cache.check_token(token_digest(token), now(), reader())
+    check = cache.check_token(token_digest(token), now())
     g.head = check.head  # what this request's reads are at least as fresh as
     g.list_position = check.list_position
     if check.account_id is None:

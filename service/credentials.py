@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,14 +52,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def live_account(row: Any, digest: str, now: datetime) -> str | None:
+def live_account(row: Mapping[str, Any] | None, digest: str, now: datetime) -> str | None:
     """The account of a looked-up token row, None when there is none or it is expired or
     revoked."""
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
+    if row is None or not hmac.compare_digest(row["token_hash"], digest):
         return None
-    if row.revoked_at is not None or aware(row.expires_at) <= now:
+    if row["revoked_at"] is not None or aware(row["expires_at"]) <= now:
         return None
-    return str(row.account_id)
+    return str(row["account_id"])
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """What a process has loaded or rendered, kept while the event store shows nothing newer.
 
 Every request looks its bearer token up; the same statement reads the head of the event
-store (the position of the last recorded event; on SQLite, whose events live in another
-file, a second statement). When the head has moved since this process last looked, the
-notifications in between name the aggregates that changed, and only those are dropped. So
-an entry in use is never older than the head the request itself observed, whichever
-process recorded the change: the guarantee of reading the store, without a round trip to
-it for the caller's account and for the initiative read.
+store (the position of the last recorded event) and the list view's position (on SQLite,
+the events' file is attached to the views' file for it). When the head has moved since
+this process last looked, the notifications in between name the aggregates that changed,
+and only those are dropped. So an entry in use is never older than the head the request
+itself observed, whichever process recorded the change: the guarantee of reading the
+store, without a round trip to it for the caller's account and for the initiative read.
 
 Filling follows one rule: an entry is stored only if no newer head was taken in while it
 was being loaded (a load that started before an event could miss it after the
@@ -17,20 +17,21 @@ once.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
-
-import sqlalchemy as sa
 
 from domain.account import Account
 from domain.application import Twinning
 from domain.values import Caller
 from projections.tracking import tracking_table
+from service.config import Database
 from service.credentials import live_account, tokens
 
 # Past this many events since the last look, dropping everything is cheaper than reading
@@ -57,7 +58,7 @@ class ReadCache:
     """Accounts and rendered initiatives of one process, kept true to the event store's
     head (see the module's docstring). `size` bounds each kind; 0 turns the cache off."""
 
-    def __init__(self, app: Twinning, engine: sa.Engine, size: int) -> None:
+    def __init__(self, app: Twinning, database: Database, size: int) -> None:
         self.app = app
         self.size = size
         self.head: int | None = None
@@ -65,37 +66,29 @@ class ReadCache:
         self._accounts: OrderedDict[UUID, Account] = OrderedDict()
         self._bodies: OrderedDict[UUID, dict[Caller, tuple[int, Any]]] = OrderedDict()
         self._pages: OrderedDict[str, tuple[int, Any]] = OrderedDict()
-        self._statement = self._token_statement(engine)
-
-    def _token_statement(self, engine: sa.Engine) -> sa.Select[Any]:
-        columns = [tokens.c.token_hash, tokens.c.account_id]
-        columns += [tokens.c.expires_at, tokens.c.revoked_at]
-        listed = sa.select(tracking_table.c.position).where(tracking_table.c.name == LIST_VIEW)
-        columns.append(listed.scalar_subquery().label("list_position"))
-        recorder: Any = self.app.recorder
-        datastore = recorder.datastore
-        if engine.dialect.name == "postgresql" and hasattr(datastore, "schema"):
-            # The events live in the same database: one round trip for both.
-            events = sa.table(
-                recorder.events_table_name,
-                sa.column("notification_id"),
-                schema=datastore.schema,
-            )
-            head = sa.select(sa.func.max(events.c.notification_id)).scalar_subquery()
-            columns.append(head.label("head"))
-        return sa.select(*columns).where(tokens.c.token_hash == sa.bindparam("digest"))
-
-    # ------------------------------------------------------------------ the check
-    def check_token(self, digest: str, now: datetime, conn: sa.Connection) -> TokenCheck:
-        """The live token's account (None when unknown, expired or revoked) and the head
-        of the event store, read together; the cache is brought up to that head."""
-        row = conn.execute(self._statement, {"digest": digest}).first()
-        if row is not None and len(row) > 5:
-            head = int(row.head or 0)
+        recorder: Any = app.recorder
+        self._check: _PostgresCheck | _SqliteCheck
+        if database.kind == "postgres":
+            self._check = _PostgresCheck(recorder)
         else:
-            head = int(self.app.recorder.max_notification_id() or 0)
+            assert database.views_path is not None and database.events_path is not None
+            self._check = _SqliteCheck(
+                database.views_path, database.events_path, recorder.events_table_name
+            )
+
+    def close(self) -> None:
+        self._check.close()
+
+    def check_token(self, digest: str, now: datetime) -> TokenCheck:
+        """The live token's account (None when unknown, expired or revoked), the head of
+        the event store and the list view's position, read in one statement; the cache is
+        brought up to that head."""
+        row = self._check.row(digest)
+        if row is None:
+            return TokenCheck(None, self.head or 0)  # refused: nothing is read
+        head = int(row["head"] or 0)
         self.advance(head)
-        listed = None if row is None or row.list_position is None else int(row.list_position)
+        listed = None if row["list_position"] is None else int(row["list_position"])
         return TokenCheck(live_account(row, digest, now), head, listed)
 
     def advance(self, head: int) -> None:
@@ -120,8 +113,11 @@ class ReadCache:
             self.head = head
 
     # ------------------------------------------------------------------ entries
-    def account(self, account_id: UUID, head: int) -> Account:
-        """The account as of `head` or later (raises NotFound like the application)."""
+    def account(self, account_id: UUID, head: int | None) -> Account:
+        """The account as of `head` or later (raises NotFound like the application); with
+        no head checked, straight from the store."""
+        if head is None:
+            return self.app.account(account_id)
         with self._lock:
             account = self._accounts.get(account_id)
             if account is not None:
@@ -189,3 +185,83 @@ class ReadCache:
             entries.move_to_end(key)
             while len(entries) > self.size:
                 entries.popitem(last=False)
+
+
+# The check's statement: the token row, the list view's position and the event store's head.
+_CHECK = (
+    "SELECT t.token_hash, t.account_id, t.expires_at, t.revoked_at, "
+    "(SELECT position FROM {tracking} WHERE name = {p}) AS list_position, "
+    "(SELECT max({position}) FROM {events}) AS head "
+    "FROM {tokens} t WHERE t.token_hash = {p}"
+)
+
+
+class _PostgresCheck:
+    """Events, tokens and views share the database: one prepared statement on the event
+    store's own pool (autocommit, no ping)."""
+
+    def __init__(self, recorder: Any) -> None:
+        from psycopg import sql
+
+        self.datastore = recorder.datastore
+        schema = sql.Identifier(self.datastore.schema)
+        self.statement = sql.SQL(_CHECK.replace("{p}", "%s")).format(
+            tracking=sql.SQL("{}.{}").format(schema, sql.Identifier(tracking_table.name)),
+            position=sql.Identifier("notification_id"),
+            events=sql.SQL("{}.{}").format(schema, sql.Identifier(recorder.events_table_name)),
+            tokens=sql.SQL("{}.{}").format(schema, sql.Identifier(tokens.name)),
+        )
+
+    def row(self, digest: str) -> Mapping[str, Any] | None:
+        with self.datastore.get_connection() as conn:
+            cursor = conn.execute(self.statement, (LIST_VIEW, digest), prepare=True)
+            row: Mapping[str, Any] | None = cursor.fetchone()
+            return row
+
+    def close(self) -> None:
+        pass  # the event store's pool is closed with the application
+
+
+class _SqliteCheck:
+    """The views' file with the events' file attached, on a connection per thread
+    (autocommit: each statement reads the latest commits of both files)."""
+
+    def __init__(self, views: Path, events: Path, events_table: str) -> None:
+        self.views, self.events = views, events
+        self.statement = _CHECK.format(
+            p="?",
+            tracking=f'"{tracking_table.name}"',
+            position="rowid",
+            events=f'events."{events_table}"',
+            tokens=f'"{tokens.name}"',
+        )
+        self.local = threading.local()
+        self.opened: list[sqlite3.Connection] = []
+        self.lock = threading.Lock()
+
+    def row(self, digest: str) -> Mapping[str, Any] | None:
+        conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.views, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("ATTACH DATABASE ? AS events", (str(self.events),))
+            with self.lock:
+                self.opened.append(conn)
+            self.local.conn = conn
+        found = conn.execute(self.statement, (LIST_VIEW, digest)).fetchone()
+        if found is None:
+            return None
+        row = dict(found)
+        expires = row["expires_at"]
+        if isinstance(expires, str):  # SQLAlchemy's text form of a DateTime on SQLite
+            row["expires_at"] = datetime.fromisoformat(expires)
+        return row
+
+    def close(self) -> None:
+        with self.lock:
+            for conn in self.opened:
+                conn.close()
+            self.opened.clear()

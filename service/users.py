@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -55,7 +56,7 @@ class Me(MethodView):
     def get(self) -> dict[str, Any]:
         """The account making the request."""
         caller = current_caller()
-        return user_body(runtime().app.account(UUID(caller.account_id)))
+        return user_body(runtime().read_cache.account(UUID(caller.account_id), g.get("head")))
 
 
 @blp.route("/<uuid:user_id>")
