@@ -34,7 +34,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The read benchmarks load the service with wrk (Debian's package; installed when missing and
+# allowed, else they fall back to Python threads, a much weaker load generator).
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) \
+		|| echo "wrk is not installed: the read benchmarks use Python threads" >&2
 	$(BIN)/python -m bench
 
 clean:
