@@ -103,11 +103,8 @@ class ReadCache:
                 self._accounts.clear()
                 self._bodies.clear()
             else:
-                notifications = self.app.recorder.select_notifications(
-                    start=last + 1, limit=head - last, stop=head
-                )
-                for notification in notifications:
-                    key = UUID(str(notification.originator_id))
+                for originator_id in self._check.changed(last, head):
+                    key = UUID(str(originator_id))
                     self._accounts.pop(key, None)
                     self._bodies.pop(key, None)
             self.head = head
@@ -196,6 +193,10 @@ _CHECK = (
 )
 
 
+# Which aggregates the events between two positions were about.
+_CHANGED = "SELECT originator_id FROM {events} WHERE {position} > {p} AND {position} <= {p}"
+
+
 class _PostgresCheck:
     """Events, tokens and views share the database: one prepared statement on the event
     store's own pool (autocommit, no ping)."""
@@ -204,19 +205,38 @@ class _PostgresCheck:
         from psycopg import sql
 
         self.datastore = recorder.datastore
-        schema = sql.Identifier(self.datastore.schema)
-        self.statement = sql.SQL(_CHECK.replace("{p}", "%s")).format(
-            tracking=sql.SQL("{}.{}").format(schema, sql.Identifier(tracking_table.name)),
-            position=sql.Identifier("notification_id"),
-            events=sql.SQL("{}.{}").format(schema, sql.Identifier(recorder.events_table_name)),
-            tokens=sql.SQL("{}.{}").format(schema, sql.Identifier(tokens.name)),
-        )
+
+        def table(name: str) -> str:
+            return (
+                sql.SQL("{}.{}")
+                .format(sql.Identifier(self.datastore.schema), sql.Identifier(name))
+                .as_string(None)
+            )
+
+        # Plain bytes, composed once: psycopg then keeps the converted query cached.
+        events = table(recorder.events_table_name)
+        self.statement = _CHECK.format(
+            p="%s",
+            tracking=table(tracking_table.name),
+            position="notification_id",
+            events=events,
+            tokens=table(tokens.name),
+        ).encode()
+        self.changed_statement = _CHANGED.format(
+            p="%s", position="notification_id", events=events
+        ).encode()
 
     def row(self, digest: str) -> Mapping[str, Any] | None:
         with self.datastore.get_connection() as conn:
             cursor = conn.execute(self.statement, (LIST_VIEW, digest), prepare=True)
             row: Mapping[str, Any] | None = cursor.fetchone()
             return row
+
+    def changed(self, after: int, upto: int) -> list[Any]:
+        """The aggregates the events after position `after`, up to `upto`, were about."""
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(self.changed_statement, (after, upto), prepare=True).fetchall()
+        return [row["originator_id"] for row in rows]
 
     def close(self) -> None:
         pass  # the event store's pool is closed with the application
@@ -235,11 +255,15 @@ class _SqliteCheck:
             events=f'events."{events_table}"',
             tokens=f'"{tokens.name}"',
         )
+        self.changed_statement = _CHANGED.format(
+            p="?", position="rowid", events=f'events."{events_table}"'
+        )
         self.local = threading.local()
         self.opened: list[sqlite3.Connection] = []
         self.lock = threading.Lock()
 
-    def row(self, digest: str) -> Mapping[str, Any] | None:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
         conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
@@ -251,7 +275,14 @@ class _SqliteCheck:
             with self.lock:
                 self.opened.append(conn)
             self.local.conn = conn
-        found = conn.execute(self.statement, (LIST_VIEW, digest)).fetchone()
+        return conn
+
+    def changed(self, after: int, upto: int) -> list[Any]:
+        rows = self.connection().execute(self.changed_statement, (after, upto)).fetchall()
+        return [row["originator_id"] for row in rows]
+
+    def row(self, digest: str) -> Mapping[str, Any] | None:
+        found = self.connection().execute(self.statement, (LIST_VIEW, digest)).fetchone()
         if found is None:
             return None
         row = dict(found)

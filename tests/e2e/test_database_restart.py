@@ -3,6 +3,7 @@ answers again by itself afterwards, and no acknowledged command is lost."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 import urllib.error
@@ -50,7 +51,8 @@ class Load:
     def request(self, method: str, path: str, body: Any, version: int | None = None) -> Any:
         try:
             status, headers, answer = call(self.base, method, path, body, self.token, version)
-        except (urllib.error.URLError, OSError):
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            # No answer, or half of one (a worker killed while it was sending)
             status, headers, answer = 0, {}, None
         with self.lock:
             self.answers.append((time.monotonic(), status))
