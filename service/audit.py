@@ -15,7 +15,6 @@ from uuid import UUID
 import sqlalchemy as sa
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.errors import InvalidFields, NotPermitted
 from domain.values import Caller, Role
@@ -23,7 +22,7 @@ from projections import audit as chain
 from projections.queries import BadCursor, decode_cursor, encode_cursor
 from projections.runner import LIVE
 from projections.view import iso
-from service.http import current_caller, documents, runtime
+from service.http import Blueprint, current_caller, documents, runtime
 from service.schemas import (
     AuditBundleSchema,
     AuditEntriesQuerySchema,

@@ -10,7 +10,6 @@ from flask import Flask, current_app, g, request
 from flask.views import MethodView
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_smorest import Blueprint
 from limits import parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -20,6 +19,7 @@ from domain.values import Caller
 from service.credentials import IssuedToken, token_digest
 from service.errors import ApiProblem
 from service.http import (
+    Blueprint,
     current_caller,
     documents,
     iso,

@@ -6,10 +6,9 @@ import logging
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from service.errors import ApiProblem
-from service.http import public, runtime
+from service.http import Blueprint, public, runtime
 
 blp = Blueprint("health", __name__, url_prefix="", description="Probes.")
 log = logging.getLogger("twinning.health")

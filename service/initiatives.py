@@ -7,13 +7,13 @@ from uuid import UUID
 
 from flask import current_app, g, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.application import Outcome
 from domain.initiative import Initiative
 from domain.values import Caller
 from projections import queries
 from service.http import (
+    Blueprint,
     current_caller,
     documents,
     if_match_version,

@@ -6,11 +6,10 @@ import hmac
 
 from flask import Response, current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.values import Role
 from service.errors import ApiProblem
-from service.http import current_caller, documents, runtime
+from service.http import Blueprint, current_caller, documents, runtime
 from service.observability import exposition
 
 blp = Blueprint("metrics", __name__, url_prefix="", description="Prometheus metrics.")

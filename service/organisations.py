@@ -6,13 +6,12 @@ from typing import Any
 from uuid import UUID
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.application import require_role
 from domain.organisation import Organisation
 from domain.values import Role
 from projections import queries
-from service.http import current_caller, documents, iso, runtime, with_headers
+from service.http import Blueprint, current_caller, documents, iso, runtime, with_headers
 from service.schemas import (
     OrganisationCreateSchema,
     OrganisationPageSchema,

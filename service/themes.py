@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.values import THEMES
-from service.http import public
+from service.http import Blueprint, public
 from service.schemas import ThemeListSchema
 
 blp = Blueprint("themes", __name__, url_prefix="/api/v1/themes", description="Theme vocabulary.")

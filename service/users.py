@@ -7,13 +7,12 @@ from uuid import UUID
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.account import Account
 from domain.application import require_role
 from domain.values import ROLES, Role
 from service.errors import ApiProblem
-from service.http import current_caller, documents, now, runtime, with_headers
+from service.http import Blueprint, current_caller, documents, now, runtime, with_headers
 from service.schemas import RoleSchema, UserCreateSchema, UserSchema
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts and roles.")

@@ -11,14 +11,13 @@ from typing import Any
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from domain.application import require_role
 from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
 from service.errors import ApiProblem
-from service.http import current_caller, documents, public, reader, runtime
+from service.http import Blueprint, current_caller, documents, public, reader, runtime
 from service.schemas import (
     GoodPracticeQuerySchema,
     ImpactQuerySchema,
