@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.utils import retry
+
 from domain.account import Account
 from domain.application import Twinning
 from domain.values import Caller
@@ -226,12 +229,17 @@ class _PostgresCheck:
             p="%s", position="notification_id", events=events
         ).encode()
 
+    # Like eventsourcing's own recorder calls: a pooled connection the server dropped (a
+    # restart) fails once and is discarded by the pool, and the next attempt takes another;
+    # during a known outage every attempt fails at once (service.availability).
+    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.05)
     def row(self, digest: str) -> Mapping[str, Any] | None:
         with self.datastore.get_connection() as conn:
             cursor = conn.execute(self.statement, (LIST_VIEW, digest), prepare=True)
             row: Mapping[str, Any] | None = cursor.fetchone()
             return row
 
+    @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.05)
     def changed(self, after: int, upto: int) -> list[Any]:
         """The aggregates the events after position `after`, up to `upto`, were about."""
         with self.datastore.get_connection() as conn:
