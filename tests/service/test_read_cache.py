@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from service.app import close_app, create_app
 from service.http import runtime
 from tests.conftest import FAST_HASHING
-from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, problem
+from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, problem, proposal
 
 
 def other_process(backend: dict[str, Any], **overrides: Any) -> Flask:
@@ -114,7 +114,7 @@ def test_list_pages_follow_the_view_position(world: World, second: Flask) -> Non
     page = elsewhere.get("/api/v1/initiatives").json
     assert [i["title"]["en"] for i in page["items"]] == ["First"]
     assert elsewhere.get("/api/v1/initiatives").json == page  # from the cache
-    response = lead.post("/api/v1/initiatives", _proposal("Second"))
+    response = lead.post("/api/v1/initiatives", proposal(title={"en": "Second"}))
     position = int(response.headers["X-Position"])
     world.project()
     read = elsewhere.get("/api/v1/initiatives", headers={"X-Min-Position": str(position)})
@@ -139,17 +139,6 @@ def test_a_load_that_raced_a_newer_head_is_not_kept(world: World) -> None:
     assert account_id not in cache._accounts
     cache.account(account_id, newer)
     assert account_id in cache._accounts
-
-
-def _proposal(title: str) -> dict[str, Any]:
-    return {
-        "title": {"en": title},
-        "summary": {"en": "Towns working together."},
-        "original_language": "en",
-        "themes": ["youth"],
-        "level": "national",
-        "countries": ["IT"],
-    }
 
 
 STEPS = st.lists(
