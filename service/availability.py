@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
+import psycopg_pool
 import sqlalchemy as sa
 from eventsourcing.persistence import OperationalError
 
@@ -75,7 +77,9 @@ def guard_event_store(datastore: Any, availability: Availability) -> None:
         opened = get_connection()
         try:
             conn = opened.__enter__()
-        except OperationalError:
+        except OperationalError as error:
+            if reachable_despite(error, datastore):
+                raise  # the pool is busy, the database is there: no outage
             availability.mark_down()
             raise
         try:
@@ -87,3 +91,16 @@ def guard_event_store(datastore: Any, availability: Availability) -> None:
             opened.__exit__(None, None, None)
 
     datastore.get_connection = guarded
+
+
+def reachable_despite(error: BaseException, datastore: Any) -> bool:
+    """Whether the database answers although the pool gave no connection in time: a pool
+    timeout under load is not an outage (a fresh connection, tried once, tells them apart)."""
+    if not isinstance(error.__cause__, psycopg_pool.PoolTimeout):
+        return False
+    try:
+        options = {**(datastore.pool.kwargs or {}), "connect_timeout": 2}
+        psycopg.connect(datastore.pool.conninfo, **options).close()
+    except psycopg.Error:
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import threading
@@ -104,7 +105,7 @@ class QueryMemoParser(FlaskParser):
             if len(self._memo) >= self.SIZE:
                 self._memo.clear()
             hit = self._memo[key] = (argmap, parsed)
-        return {k: list(v) if isinstance(v, list) else v for k, v in hit[1].items()}
+        return copy.deepcopy(hit[1])
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]

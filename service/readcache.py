@@ -72,7 +72,7 @@ class ReadCache:
         recorder: Any = app.recorder
         self._check: _PostgresCheck | _SqliteCheck
         if database.kind == "postgres":
-            self._check = _PostgresCheck(recorder)
+            self._check = _PostgresCheck(recorder, database.schema or None)
         else:
             assert database.views_path is not None and database.events_path is not None
             self._check = _SqliteCheck(
@@ -158,9 +158,10 @@ class ReadCache:
         return rendered
 
     def page(self, key: str, position: int | None, render: Callable[[], Any]) -> Any:
-        """A page of the list view as it is at `position` (the view's rows and position
-        are written in one transaction, so an equal position means an equal page); `render`
-        reads it otherwise, and only text bodies are kept."""
+        """A page of the list view at `position` or later: one kept under `position` is
+        served to requests that read that same position (the view's rows and position are
+        written in one transaction); `render` reads it otherwise (possibly a little later
+        than `position`: never older), and only text bodies are kept."""
         if position is None or not self.size:
             return render()
         with self._lock:
@@ -204,26 +205,28 @@ class _PostgresCheck:
     """Events, tokens and views share the database: one prepared statement on the event
     store's own pool (autocommit, no ping)."""
 
-    def __init__(self, recorder: Any) -> None:
+    def __init__(self, recorder: Any, views_schema: str | None) -> None:
         from psycopg import sql
 
         self.datastore = recorder.datastore
 
-        def table(name: str) -> str:
+        def table(schema: str | None, name: str) -> str:
+            if schema is None:  # where the search path finds it, as SQLAlchemy created it
+                return sql.Identifier(name).as_string(None)
             return (
                 sql.SQL("{}.{}")
-                .format(sql.Identifier(self.datastore.schema), sql.Identifier(name))
+                .format(sql.Identifier(schema), sql.Identifier(name))
                 .as_string(None)
             )
 
         # Plain bytes, composed once: psycopg then keeps the converted query cached.
-        events = table(recorder.events_table_name)
+        events = table(self.datastore.schema, recorder.events_table_name)
         self.statement = _CHECK.format(
             p="%s",
-            tracking=table(tracking_table.name),
+            tracking=table(views_schema, tracking_table.name),
             position="notification_id",
             events=events,
-            tokens=table(tokens.name),
+            tokens=table(views_schema, tokens.name),
         ).encode()
         self.changed_statement = _CHANGED.format(
             p="%s", position="notification_id", events=events
