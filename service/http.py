@@ -47,12 +47,11 @@ def runtime(app: Flask | None = None) -> Runtime:
 
 
 def reader() -> sa.Connection:
-    """The request's one connection for reads of the views and the credentials, opened on
-    first use and closed when the request ends.
+    """The request's one connection for reads of the views, opened on first use and closed
+    when the request ends (the token is checked apart, by the read cache).
 
-    In autocommit mode, so no BEGIN or ROLLBACK travels to the server; one checkout per
-    request, so the pool's pre-ping runs once (a read used to cost ping, BEGIN, query and
-    ROLLBACK, twice: once for the token, once for the view)."""
+    In autocommit mode, so no BEGIN or ROLLBACK travels to the server, and one checkout,
+    so the pool's pre-ping runs once however many statements the request makes."""
     conn: sa.Connection | None = g.get("_reader")
     if conn is None:
         conn = runtime().reader.connect()

@@ -58,8 +58,9 @@ class TokenCheck:
 
 
 class ReadCache:
-    """Accounts and rendered initiatives of one process, kept true to the event store's
-    head (see the module's docstring). `size` bounds each kind; 0 turns the cache off."""
+    """Accounts, rendered initiatives and list pages of one process, kept true to the event
+    store's head and the list view's position (see the module's docstring). `size` bounds
+    accounts and initiatives; 0 turns the cache off."""
 
     def __init__(self, app: Twinning, database: Database, size: int) -> None:
         self.app = app
@@ -259,16 +260,15 @@ class _SqliteCheck:
 
     def __init__(self, views: Path, events: Path, events_table: str) -> None:
         self.views, self.events = views, events
+        attached = f'events."{events_table}"'
         self.statement = _CHECK.format(
             p="?",
             tracking=f'"{tracking_table.name}"',
             position="rowid",
-            events=f'events."{events_table}"',
+            events=attached,
             tokens=f'"{tokens.name}"',
         )
-        self.changed_statement = _CHANGED.format(
-            p="?", position="rowid", events=f'events."{events_table}"'
-        )
+        self.changed_statement = _CHANGED.format(p="?", position="rowid", events=attached)
         self.local = threading.local()
         self.opened: list[sqlite3.Connection] = []
         self.lock = threading.Lock()

@@ -99,8 +99,8 @@ class Runtime:
             assert self.database.events_path is not None
             self.database.events_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(self.database, settings)
-        # Requests read views and credentials one statement at a time: in autocommit, each
-        # statement sees the latest commits and no transaction needs ending.
+        # Requests read the views one statement at a time: in autocommit, each statement
+        # sees the latest commits and no transaction needs ending.
         self.reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.availability = Availability(self.engine)
         hasher = PasswordHasher(
