@@ -134,10 +134,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def request_id() -> str:
-    if "request_id" not in g:
+    """The request's id: the client's X-Request-Id when it is a fit one, else a new one."""
+    known: str | None = g.get("request_id")
+    if known is None:
         given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
-    return str(g.request_id)
+        known = g.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+    return known
 
 
 # C0 controls but tab, newline and carriage return; DEL; lone surrogates (not UTF-8 at all).

@@ -119,30 +119,54 @@ def _started() -> None:
     g.started = time.perf_counter()
 
 
+# The labelled children of the request metrics, by (method, route, status): asking the
+# metric for them (``labels``) validates and locks on every call.
+_series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+
+def _request_series(method: str, endpoint: str, status: int, routed: bool) -> tuple[Any, Any, Any]:
+    key = (method, endpoint, status)
+    series = _series.get(key)
+    if series is None:
+        labels = (method, endpoint, str(status))
+        command = None
+        if method in ("POST", "PUT", "PATCH", "DELETE") and routed:
+            command = COMMANDS.labels(f"{method} {endpoint}", outcome_of(status))
+        series = (REQUESTS.labels(*labels), LATENCY.labels(*labels), command)
+        if len(_series) < 10_000:  # routes x methods x statuses: bounded, but be sure
+            _series[key] = series
+    return series
+
+
 def _finished(response: Response) -> Response:
     started = g.get("started")
     if started is None:
         return response
     elapsed = time.perf_counter() - started
-    endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    rule = req.url_rule
+    endpoint = rule.rule if rule is not None else "unmatched"
+    method = req.method
     status = response.status_code
-    REQUESTS.labels(request.method, endpoint, str(status)).inc()
-    LATENCY.labels(request.method, endpoint, str(status)).observe(elapsed)
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.url_rule is not None:
-        COMMANDS.labels(f"{request.method} {endpoint}", outcome_of(status)).inc()
-    log.info(
-        "%s %s %s",
-        request.method,
-        request.path,
-        status,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "route": endpoint,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 2),
-        },
-    )
+    requests, latency, command = _request_series(method, endpoint, status, rule is not None)
+    requests.inc()
+    latency.observe(elapsed)
+    if command is not None:
+        command.inc()
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s %s %s",
+            method,
+            req.path,
+            status,
+            extra={
+                "method": method,
+                "path": req.path,
+                "route": endpoint,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            },
+        )
     return response
 
 

@@ -4,10 +4,15 @@ cache serves is byte for byte what a process without the cache renders."""
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
@@ -15,8 +20,17 @@ from hypothesis import strategies as st
 
 from service.app import close_app, create_app
 from service.http import runtime
-from tests.conftest import FAST_HASHING
-from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, problem, proposal
+from service.readcache import CHECK_APPLICATION
+from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
+from tests.service.conftest import (
+    ADMIN_EMAIL,
+    PASSWORD,
+    Client,
+    World,
+    ok,
+    problem,
+    proposal,
+)
 
 
 def other_process(backend: dict[str, Any], **overrides: Any) -> Flask:
@@ -178,3 +192,76 @@ def test_any_interleaving_reads_what_an_uncached_process_reads(
         else:
             target = path if step == "read" else "/api/v1/initiatives?limit=5"
             assert here.get(target).data == as_in(uncached, people[flag]).get(target).data
+
+
+def live_check_connections(app: Flask) -> int:
+    """The check's connections this process holds open (one per thread that asked)."""
+    return sum(1 for closer in runtime(app).read_cache._check.connections.closers if closer.alive)
+
+
+def server_check_connections(backend: dict[str, Any]) -> int | None:
+    """How many check connections PostgreSQL sees (None on SQLite)."""
+    if "database_schema" not in backend:
+        return None
+    with psycopg.connect(PG_URL) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+            (CHECK_APPLICATION,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_thread_s_connection_goes_with_the_thread(world: World, backend: dict[str, Any]) -> None:
+    """A server that starts a thread per request leaves no connection behind."""
+    lead = world.partner()
+    assert lead.get("/api/v1/users/me").status_code == 200
+    held, seen = live_check_connections(world.app), server_check_connections(backend)
+    answers: list[int] = []
+
+    def request() -> None:
+        answers.append(lead.get("/api/v1/users/me").status_code)
+
+    for _ in range(5):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    assert answers == [200] * 5
+    gc.collect()
+    assert live_check_connections(world.app) == held
+    if seen is not None:
+        deadline = time.monotonic() + 10  # the server notices a closed socket at once
+        while server_check_connections(backend) != seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server_check_connections(backend) == seen
+
+
+@pytest.fixture
+def on_postgres() -> Iterator[World]:
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    app = other_process({"database_url": PG_URL, "database_schema": schema, "pool_size": 2})
+    try:
+        yield World(app)
+    finally:
+        close_app(app)
+        drop_schema(schema)
+
+
+@pytest.mark.postgres
+def test_a_check_connection_the_server_dropped_is_replaced(on_postgres: World) -> None:
+    world = on_postgres
+    lead = world.partner()
+    assert lead.get("/api/v1/users/me").status_code == 200
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        dropped = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (CHECK_APPLICATION,),
+        ).fetchone()
+    assert dropped is not None and dropped[0] >= 1
+    me = lead.get("/api/v1/users/me")
+    assert me.status_code == 200 and me.json["id"] == lead.id
+    problem(
+        Client(world.app.test_client(), "not-a-token", lead.account).get("/api/v1/users/me"), 401
+    )
