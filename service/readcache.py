@@ -91,16 +91,23 @@ class ReadCache:
         """The live token's account (None when unknown, expired or revoked), the head of
         the event store and the list view's position, read in one statement; the cache is
         brought up to that head."""
-        row = self._check.row(digest)
+        after = self.head
+        row = self._check.row(digest, after)
         if row is None:
             return TokenCheck(None, self.head or 0)  # refused: nothing is read
         head = int(row["head"] or 0)
-        self.advance(head)
+        self.advance(head, after, row.get("changed"))
         listed = None if row["list_position"] is None else int(row["list_position"])
         return TokenCheck(live_account(row, digest, now), head, listed)
 
-    def advance(self, head: int) -> None:
-        """Drops what changed between the last head this process saw and `head`."""
+    def advance(
+        self, head: int, after: int | None = None, changed: list[Any] | None = None
+    ) -> None:
+        """Drops what changed between the last head this process saw and `head`.
+
+        `changed` names the aggregates of the events after `after` up to `head`, when the
+        check read them with the head (PostgreSQL): they are used when they cover what is
+        to be dropped, else the store is asked."""
         if head == self.head or not self.size:
             return
         with self._lock:
@@ -111,7 +118,9 @@ class ReadCache:
                 self._accounts.clear()
                 self._bodies.clear()
             else:
-                for originator_id in self._check.changed(last, head):
+                covered = changed is not None and after is not None and after <= last
+                names = changed if covered else self._check.changed(last, head)
+                for originator_id in names or ():
                     key = UUID(str(originator_id))
                     self._accounts.pop(key, None)
                     self._bodies.pop(key, None)
@@ -208,6 +217,19 @@ CHECK_APPLICATION = "twinning-read-check"
 CHECK_TIMEOUT_MS = 10_000
 
 
+# The same on PostgreSQL, with the aggregates the events after a given position (up to the
+# head read in the same snapshot) were about, when there are 1 to MAX_GAP of them.
+_PG_CHECK = (
+    "WITH h AS (SELECT max(notification_id) AS head FROM {events}) "
+    "SELECT t.token_hash, t.account_id, t.expires_at, t.revoked_at, "
+    "(SELECT position FROM {tracking} WHERE name = $1) AS list_position, h.head, "
+    "CASE WHEN $3::bigint >= 0 AND h.head - $3::bigint BETWEEN 1 AND {gap} THEN "
+    "(SELECT array_agg(e.originator_id::text) FROM {events} e "
+    "WHERE e.notification_id > $3::bigint AND e.notification_id <= h.head) END AS changed "
+    "FROM {tokens} t CROSS JOIN h WHERE t.token_hash = $2"
+)
+
+
 # Which aggregates the events between two positions were about.
 _CHANGED = "SELECT originator_id FROM {events} WHERE {position} > {p} AND {position} <= {p}"
 
@@ -291,13 +313,11 @@ class _PostgresCheck:
 
         # Plain bytes, composed once; libpq's numbered parameters.
         events = table(datastore.schema, recorder.events_table_name)
-        self.statement = _CHECK.format(
-            view="$1",
-            digest="$2",
+        self.statement = _PG_CHECK.format(
             tracking=table(views_schema, tracking_table.name),
-            position="notification_id",
             events=events,
             tokens=table(views_schema, tokens.name),
+            gap=MAX_GAP,
         ).encode()
         self.changed_statement = _CHANGED.format(
             p="%s", position="notification_id", events=events
@@ -321,14 +341,16 @@ class _PostgresCheck:
         return conn
 
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.05)
-    def row(self, digest: str) -> Mapping[str, Any] | None:
-        """The statement's one row (None for no such token)."""
+    def row(self, digest: str, after: int | None) -> Mapping[str, Any] | None:
+        """The statement's one row (None for no such token), with the aggregates changed
+        after position `after` (None: not asked)."""
         from psycopg import errors, pq
         from psycopg.adapt import Transformer
 
         conn = self.connections.get()
         pgconn = conn.pgconn
-        result = pgconn.exec_prepared(CHECK_NAME, [LIST_VIEW.encode(), digest.encode()])
+        since = b"-1" if after is None else str(after).encode()
+        result = pgconn.exec_prepared(CHECK_NAME, [LIST_VIEW.encode(), digest.encode(), since])
         if result.status != pq.ExecStatus.TUPLES_OK:
             message = (result.error_message or pgconn.error_message).decode(errors="replace")
             if pgconn.status != pq.ConnStatus.OK:
@@ -394,7 +416,8 @@ class _SqliteCheck:
         rows = self.connections.get().execute(self.changed_statement, (after, upto)).fetchall()
         return [row["originator_id"] for row in rows]
 
-    def row(self, digest: str) -> Mapping[str, Any] | None:
+    def row(self, digest: str, after: int | None) -> Mapping[str, Any] | None:
+        """The check's row; what changed after `after` is left to `changed`."""
         found = self.connections.get().execute(self.statement, (LIST_VIEW, digest)).fetchone()
         if found is None:
             return None
