@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.utils import retry
 
 from domain.account import Account
@@ -211,10 +211,10 @@ _CHECK = (
 )
 
 
-# The check's name where it is prepared on a PostgreSQL connection, and how long it may run.
+# The check's name where it is prepared on a PostgreSQL connection, and the application name
+# its connections carry.
 CHECK_NAME = b"twinning_read_check"
 CHECK_APPLICATION = "twinning-read-check"
-CHECK_TIMEOUT_MS = 10_000
 
 
 # The same on PostgreSQL, with the aggregates the events after a given position (up to the
@@ -326,18 +326,25 @@ class _PostgresCheck:
     def _open(self) -> Any:
         """A connection for a thread, with the statement prepared on it."""
         import psycopg
+        from psycopg import pq
 
         if not self.availability.available():
             raise OperationalError("The database is not reachable.")
         try:
             conn = psycopg.connect(self.conninfo, **self.options)
-            # A statement the server cannot answer in time fails instead of holding the
-            # request (the check reads three rows by their keys).
-            conn.execute(b"SET statement_timeout = %d" % CHECK_TIMEOUT_MS)
-            conn.execute(b"PREPARE " + CHECK_NAME + b" AS " + self.statement)
         except psycopg.Error as error:
             self.availability.mark_down()
             raise OperationalError(str(error)) from error
+        # Prepared at the protocol level, as psycopg prepares (PgBouncer 1.21 and later keep
+        # such statements in transaction pooling; a SQL PREPARE would not be).
+        prepared = conn.pgconn.prepare(CHECK_NAME, self.statement)
+        if prepared.status != pq.ExecStatus.COMMAND_OK:
+            broken = conn.pgconn.status != pq.ConnStatus.OK
+            message = (prepared.error_message or conn.pgconn.error_message).decode(errors="replace")
+            conn.close()
+            if broken:
+                raise OperationalError(message)  # retried on a new connection
+            raise ProgrammingError(f"The read check cannot be prepared: {message}")
         return conn
 
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.05)
