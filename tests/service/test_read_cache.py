@@ -14,13 +14,14 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.persistence import ProgrammingError
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.app import close_app, create_app
 from service.http import runtime
-from service.readcache import CHECK_APPLICATION
+from service.readcache import CHECK_APPLICATION, _PostgresCheck
 from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
 from tests.service.conftest import (
     ADMIN_EMAIL,
@@ -265,3 +266,14 @@ def test_a_check_connection_the_server_dropped_is_replaced(on_postgres: World) -
     problem(
         Client(world.app.test_client(), "not-a-token", lead.account).get("/api/v1/users/me"), 401
     )
+
+
+@pytest.mark.postgres
+def test_a_check_that_cannot_be_prepared_is_an_error_not_an_outage(on_postgres: World) -> None:
+    rt = runtime(on_postgres.app)
+    check = _PostgresCheck(rt.app.recorder, f"missing_{uuid.uuid4().hex[:8]}", rt.availability)
+    with pytest.raises(ProgrammingError, match="cannot be prepared"):
+        check.row("0" * 64, None)
+    assert not rt.availability.down
+    assert on_postgres.admin.get("/api/v1/users/me").status_code == 200
+    check.close()
