@@ -235,6 +235,9 @@ class Database:
                 "POSTGRES_CONN_MAX_AGE": "600",
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_SCHEMA": self.schema or "public",
+                # Inserts run in one server-side statement under the same table lock
+                # (service/recorder.py).
+                "APPLICATION_RECORDER_TOPIC": "service.recorder:LockedInsertRecorder",
             }
         if settings.aggregate_cache:
             # Each process keeps recently used aggregates and, on every read, fetches only

@@ -1,0 +1,87 @@
+"""The PostgreSQL event store's insert, run by the server in one statement under the table lock.
+
+eventsourcing's recorder keeps notification ids in commit order by taking
+`LOCK TABLE ... IN EXCLUSIVE MODE` in each insert's transaction (DESIGN.md: keep that
+guarantee). It sends the lock, a NOTIFY, the insert and the fetch of the new ids in a
+pipeline, then COMMIT: the lock is held across round trips to a client process, and under
+load that client is an API worker whose other threads compete with it for the interpreter
+and the cores, so every other writer waits for it to be scheduled again.
+
+Here the same steps run inside one PL/pgSQL function called in autocommit: the lock is taken
+inside the statement's own transaction and released by its commit on the server, with no
+round trip in between. Ids are still allocated and committed under the lock, so readers
+never see a later id before an earlier one (tests/application/test_recorder_order.py checks
+it under concurrent writers, and fails against eventsourcing's own function, which omits
+the lock). eventsourcing's recorder tests run against this class too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
+
+TOPIC = "service.recorder:LockedInsertRecorder"
+
+
+class LockedInsertRecorder(PostgresApplicationRecorder):
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        # Named after the table (eventsourcing's name is one per schema and type).
+        self.pg_function_name_insert_events = f"{self.events_table_name}_insert_locked"
+        self.check_identifier_length(self.pg_function_name_insert_events)
+        schema = Identifier(self.datastore.schema)
+        function = Identifier(self.pg_function_name_insert_events)
+        table = Identifier(self.events_table_name)
+        self.sql_invoke_pg_function_insert_events = SQL(
+            "SELECT * FROM {schema}.{function}((%s))"
+        ).format(schema=schema, function=function)
+        self.sql_create_pg_function_insert_events = SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}(events {schema}.{event}[]) "
+            "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+            "BEGIN "
+            "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+            "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+            "NOTIFY {channel}; "
+            "RETURN QUERY INSERT INTO {schema}.{table} AS t "
+            "(originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state FROM unnest(events) "
+            "RETURNING notification_id; "
+            "END; $BODY$"
+        ).format(
+            schema=schema,
+            function=function,
+            event=Identifier(self.stored_event_type_name),
+            table=table,
+            lock_timeout=self.datastore.lock_timeout,
+            channel=Identifier(self.channel_name),
+        )
+        self.sql_create_statements[self.create_insert_function_statement_index] = (
+            self.sql_create_pg_function_insert_events
+        )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
+        events = [
+            self.construct_pg_stored_event(
+                originator_id=e.originator_id,
+                originator_version=e.originator_version,
+                topic=e.topic,
+                state=e.state,
+            )
+            for e in stored_events
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            # Autocommit: the call is its own transaction, committed by the server.
+            curs.execute(self.sql_invoke_pg_function_insert_events, (events,), prepare=True)
+            return [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
