@@ -200,28 +200,35 @@ def live_check_connections(app: Flask) -> int:
     return sum(1 for closer in runtime(app).read_cache._check.connections.closers if closer.alive)
 
 
-def server_check_connections(backend: dict[str, Any]) -> int | None:
-    """How many check connections PostgreSQL sees (None on SQLite)."""
-    if "database_schema" not in backend:
-        return None
+def this_thread_s_check_pid(app: Flask) -> int | None:
+    """The server process behind this thread's check connection (None on SQLite)."""
+    holder = getattr(runtime(app).read_cache._check.connections.local, "holder", None)
+    info = getattr(holder.conn, "info", None) if holder is not None else None
+    return None if info is None else int(info.backend_pid)
+
+
+def still_connected(pids: list[int]) -> set[int]:
     with psycopg.connect(PG_URL) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            (CHECK_APPLICATION,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid = ANY(%s)",
+            (CHECK_APPLICATION, pids),
+        ).fetchall()
+    return {int(row[0]) for row in rows}
 
 
-def test_a_thread_s_connection_goes_with_the_thread(world: World, backend: dict[str, Any]) -> None:
+def test_a_thread_s_connection_goes_with_the_thread(world: World) -> None:
     """A server that starts a thread per request leaves no connection behind."""
     lead = world.partner()
     assert lead.get("/api/v1/users/me").status_code == 200
-    held, seen = live_check_connections(world.app), server_check_connections(backend)
+    held = live_check_connections(world.app)
     answers: list[int] = []
+    pids: list[int] = []
 
     def request() -> None:
         answers.append(lead.get("/api/v1/users/me").status_code)
+        pid = this_thread_s_check_pid(world.app)
+        if pid is not None:
+            pids.append(pid)
 
     for _ in range(5):
         thread = threading.Thread(target=request)
@@ -230,11 +237,12 @@ def test_a_thread_s_connection_goes_with_the_thread(world: World, backend: dict[
     assert answers == [200] * 5
     gc.collect()
     assert live_check_connections(world.app) == held
-    if seen is not None:
-        deadline = time.monotonic() + 10  # the server notices a closed socket at once
-        while server_check_connections(backend) != seen and time.monotonic() < deadline:
+    if pids:  # PostgreSQL: the server saw each of them go
+        assert len(set(pids)) == 5
+        deadline = time.monotonic() + 10
+        while still_connected(pids) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert server_check_connections(backend) == seen
+        assert still_connected(pids) == set()
 
 
 @pytest.fixture
@@ -254,13 +262,11 @@ def test_a_check_connection_the_server_dropped_is_replaced(on_postgres: World) -
     world = on_postgres
     lead = world.partner()
     assert lead.get("/api/v1/users/me").status_code == 200
+    pid = this_thread_s_check_pid(world.app)
+    assert pid is not None
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        dropped = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = %s",
-            (CHECK_APPLICATION,),
-        ).fetchone()
-    assert dropped is not None and dropped[0] >= 1
+        dropped = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
+    assert dropped is not None and dropped[0]
     me = lead.get("/api/v1/users/me")
     assert me.status_code == 200 and me.json["id"] == lead.id
     problem(
