@@ -28,8 +28,11 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.utils import retry
+from psycopg import errors, pq, sql
+from psycopg.adapt import Transformer
 
 from domain.account import Account
 from domain.application import Twinning
@@ -120,7 +123,7 @@ class ReadCache:
             else:
                 covered = changed is not None and after is not None and after <= last
                 names = changed if covered else self._check.changed(last, head)
-                for originator_id in names or ():
+                for originator_id in names:
                     key = UUID(str(originator_id))
                     self._accounts.pop(key, None)
                     self._bodies.pop(key, None)
@@ -281,15 +284,14 @@ class _PostgresCheck:
     """Events, tokens and views share the database: one statement, prepared on a connection
     each request thread keeps for it (autocommit), and run through libpq itself.
 
-    Process CPU per call, measured (`bench/`): through the event store's pool and psycopg's
-    cursor about 150 us, of which the pool's checkout and return about 60 us; on the thread's
-    own connection through libpq about 30 us. A connection the server dropped (a restart)
-    fails once and is closed, and the next attempt opens another; during a known outage no
-    attempt waits (service.availability), and one that cannot connect marks the outage."""
+    Process CPU per call, measured (docs/PERFORMANCE.md, item 8): through the event store's
+    pool and psycopg's cursor about 140 us, of which the pool's checkout and return about
+    60 us; on the thread's own connection through libpq about 50 us. A connection the server
+    dropped (a restart) fails once and is closed, and the next attempt opens another; during
+    a known outage no attempt waits (service.availability), and one that cannot connect
+    marks the outage."""
 
     def __init__(self, recorder: Any, views_schema: str | None, availability: Availability) -> None:
-        from psycopg import sql
-
         datastore = recorder.datastore
         self.availability = availability
         self.conninfo = datastore.pool.conninfo
@@ -325,9 +327,6 @@ class _PostgresCheck:
 
     def _open(self) -> Any:
         """A connection for a thread, with the statement prepared on it."""
-        import psycopg
-        from psycopg import pq
-
         if not self.availability.available():
             raise OperationalError("The database is not reachable.")
         try:
@@ -351,9 +350,6 @@ class _PostgresCheck:
     def row(self, digest: str, after: int | None) -> Mapping[str, Any] | None:
         """The statement's one row (None for no such token), with the aggregates changed
         after position `after` (None: not asked)."""
-        from psycopg import errors, pq
-        from psycopg.adapt import Transformer
-
         conn = self.connections.get()
         pgconn = conn.pgconn
         since = b"-1" if after is None else str(after).encode()
@@ -377,8 +373,6 @@ class _PostgresCheck:
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.05)
     def changed(self, after: int, upto: int) -> list[Any]:
         """The aggregates the events after position `after`, up to `upto`, were about."""
-        import psycopg
-
         conn = self.connections.get()
         try:
             rows = conn.execute(self.changed_statement, (after, upto)).fetchall()

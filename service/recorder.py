@@ -11,8 +11,8 @@ Here the same steps run inside one PL/pgSQL function called in autocommit: the l
 inside the statement's own transaction and released by its commit on the server, with no
 round trip in between. Ids are still allocated and committed under the lock, so readers
 never see a later id before an earlier one (tests/application/test_recorder_order.py checks
-it under concurrent writers, and fails against eventsourcing's own function, which omits
-the lock). eventsourcing's recorder tests run against this class too.
+it under concurrent writers, and finds late ids when the lock is left out).
+eventsourcing's recorder tests run against this class too.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
-
-TOPIC = "service.recorder:LockedInsertRecorder"
 
 
 class LockedInsertRecorder(PostgresApplicationRecorder):

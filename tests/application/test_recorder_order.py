@@ -6,9 +6,10 @@ finds such late ids when the lock is left out, so it can fail."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -25,7 +26,7 @@ from tests.conftest import PG_URL, drop_schema, require_postgres
 pytestmark = pytest.mark.postgres
 
 
-def new_datastore(test: Any, pool_size: int = 10) -> PostgresDatastore:
+def new_datastore(add_cleanup: Callable[..., Any], pool_size: int = 10) -> PostgresDatastore:
     require_postgres()
     schema = f"r_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
@@ -41,46 +42,32 @@ def new_datastore(test: Any, pool_size: int = 10) -> PostgresDatastore:
         pool_size=pool_size,
         lock_timeout=10,
     )
-    test.addCleanup(drop_schema, schema)
-    test.addCleanup(datastore.close)
+    add_cleanup(drop_schema, schema)
+    add_cleanup(datastore.close)
     return datastore
 
 
-def locked_recorder(test: Any) -> ApplicationRecorder:
-    recorder = LockedInsertRecorder(new_datastore(test), events_table_name="tested_events")
+def locked_recorder(add_cleanup: Callable[..., Any]) -> ApplicationRecorder:
+    recorder = LockedInsertRecorder(new_datastore(add_cleanup), events_table_name="tested_events")
     recorder.create_table()
     return recorder
 
 
 class LockedInsertRecorderTest(es_tests.ApplicationRecorderTestCase[ApplicationRecorder]):
     def create_recorder(self) -> ApplicationRecorder:
-        return locked_recorder(self)
+        return locked_recorder(self.addCleanup)
 
 
 class LockedInsertNonInterleavingTest(es_tests.NonInterleavingNotificationIDsBaseCase):
     def create_recorder(self) -> ApplicationRecorder:
-        return locked_recorder(self)
-
-
-class _Cleanups:
-    """addCleanup for plain pytest functions."""
-
-    def __init__(self) -> None:
-        self.done: list[Any] = []
-
-    def addCleanup(self, func: Any, *args: Any) -> None:
-        self.done.append((func, args))
-
-    def run(self) -> None:
-        for func, args in reversed(self.done):
-            func(*args)
+        return locked_recorder(self.addCleanup)
 
 
 @pytest.fixture
-def cleanups() -> Iterator[_Cleanups]:
-    holder = _Cleanups()
-    yield holder
-    holder.run()
+def cleanups() -> Iterator[contextlib.ExitStack]:
+    """Cleanups for plain test functions (`callback` takes what unittest's `addCleanup` does)."""
+    with contextlib.ExitStack() as stack:
+        yield stack
 
 
 class UnlockedRecorder(PostgresApplicationRecorder):
@@ -137,26 +124,28 @@ def late_ids(recorder: ApplicationRecorder, schema: str, writers: int = 8) -> li
     return late
 
 
-def test_a_tailing_reader_never_sees_an_id_appear_below_one_it_saw(cleanups: _Cleanups) -> None:
-    datastore = new_datastore(cleanups)
+def test_a_tailing_reader_never_sees_an_id_appear_below_one_it_saw(
+    cleanups: contextlib.ExitStack,
+) -> None:
+    datastore = new_datastore(cleanups.callback)
     recorder = LockedInsertRecorder(datastore, events_table_name="tested_events")
     recorder.create_table()
     assert late_ids(recorder, datastore.schema) == []
 
 
-def test_the_check_finds_late_ids_without_the_lock(cleanups: _Cleanups) -> None:
-    datastore = new_datastore(cleanups)
+def test_the_check_finds_late_ids_without_the_lock(cleanups: contextlib.ExitStack) -> None:
+    datastore = new_datastore(cleanups.callback)
     recorder = UnlockedRecorder(datastore, events_table_name="tested_events")
     recorder.create_table()
     assert any(late_ids(recorder, datastore.schema) for _ in range(3))
 
 
-def test_the_service_records_through_it(cleanups: _Cleanups) -> None:
+def test_the_service_records_through_it(cleanups: contextlib.ExitStack) -> None:
     require_postgres()
     schema = f"r_{uuid.uuid4().hex[:16]}"
-    cleanups.addCleanup(drop_schema, schema)
+    cleanups.callback(drop_schema, schema)
     rt = Runtime(Settings.from_env(overrides={"database_url": PG_URL, "database_schema": schema}))
-    cleanups.addCleanup(rt.close)
+    cleanups.callback(rt.close)
     assert isinstance(rt.app.recorder, LockedInsertRecorder)
     with psycopg.connect(PG_URL) as conn:
         body = conn.execute(
