@@ -4,7 +4,6 @@ started in its own session and stopped by its PID."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -130,13 +129,19 @@ def rss_kib(pid: int) -> int:
 
 
 class Client:
-    """One keep-alive HTTP connection; reconnects when the server closed it."""
+    """One keep-alive HTTP/1.1 connection; reconnects when the server closed it.
+
+    A plain socket and a small response reader rather than http.client: the clients share
+    the machine's cores with the service they measure, and http.client's header parsing
+    (the email package) cost a client more CPU per request than reading the response this
+    way (docs/PERFORMANCE.md). Bodies are read by Content-Length, chunked or to the close."""
 
     def __init__(self, base: str, token: str | None = None) -> None:
         host, _, port = base.removeprefix("http://").partition(":")
         self.host, self.port = host, int(port)
         self.token = token
-        self.connection: http.client.HTTPConnection | None = None
+        self.sock: socket.socket | None = None
+        self.buffer = b""
 
     def call(
         self,
@@ -149,31 +154,86 @@ class Client:
     ) -> tuple[int, dict[str, str], Any]:
         """One request; a GET (or, with `retry`, any request: setup steps whose repetition
         does no harm) is sent again once when the connection broke."""
-        headers = {}
-        data = None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        data = b""
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            lines.append("Content-Type: application/json")
+        if data or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(data)}")
         if token or self.token:
-            headers["Authorization"] = f"Bearer {token or self.token}"
+            lines.append(f"Authorization: Bearer {token or self.token}")
         if version is not None:
-            headers["If-Match"] = f'"{version}"'
+            lines.append(f'If-Match: "{version}"')
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
         for attempt in (1, 2):
-            if self.connection is None:
-                self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            if self.sock is None:
+                self.sock = socket.create_connection((self.host, self.port), timeout=60)
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.buffer = b""
             try:
-                self.connection.request(method, path, data, headers)
-                response = self.connection.getresponse()
-                raw = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.connection.close()
-                self.connection = None
+                self.sock.sendall(request)
+                status, headers, raw = self._response(method)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close()
                 if attempt == 2 or not (method == "GET" or retry):
                     raise
                 continue
             answer = json.loads(raw) if raw and raw[:1] in (b"{", b"[") else raw
-            return response.status, dict(response.headers), answer
+            return status, headers, answer
         raise AssertionError("unreachable")
+
+    def _receive(self) -> None:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection")
+        self.buffer += chunk
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self._receive()
+        taken, self.buffer = self.buffer[:n], self.buffer[n:]
+        return taken
+
+    def _line(self) -> bytes:
+        while (end := self.buffer.find(b"\r\n")) < 0:
+            self._receive()
+        return self._take(end + 2)[:-2]
+
+    def _response(self, method: str) -> tuple[int, dict[str, str], bytes]:
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._receive()
+        head = self._take(end + 4).decode("latin-1").split("\r\n")[:-2]
+        status = int(head[0].split(" ", 2)[1])
+        headers: dict[str, str] = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+        lower = {name.lower(): value.lower() for name, value in headers.items()}
+        if method == "HEAD" or status in (204, 304) or status < 200:
+            raw = b""
+        elif "content-length" in lower:
+            raw = self._take(int(lower["content-length"]))
+        elif "chunked" in lower.get("transfer-encoding", ""):
+            parts = []
+            while size := int(self._line().split(b";")[0], 16):
+                parts.append(self._take(size))
+                self._take(2)
+            while self._line():  # trailers, then the empty line
+                pass
+            raw = b"".join(parts)
+        else:  # to the close
+            try:
+                while True:
+                    self._receive()
+            except ConnectionResetError:
+                pass
+            raw, self.buffer = self.buffer, b""
+            lower["connection"] = "close"
+        if lower.get("connection") == "close":
+            self.close()
+        return status, headers, raw
 
     def ok(
         self,
@@ -189,5 +249,7 @@ class Client:
         return answer, headers
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self.buffer = b""

@@ -142,10 +142,17 @@ class Pace:
         return answer
 
 
-def http_lifecycle(base: str, team: Team, index: int, n: int, pace: Pace) -> None:
+def http_clients(base: str, team: Team, index: int) -> list[Client]:
+    """The keep-alive connections of one client process: its lead, its partner and the
+    reviewers, each kept from one lifecycle to the next, as an application keeps them."""
     lead_person, partner_person = team.pairs[index]
-    lead, partner = Client(base, lead_person.token), Client(base, partner_person.token)
-    reviewers = [Client(base, r.token) for r in team.reviewers]
+    people = (lead_person, partner_person, *team.reviewers)
+    return [Client(base, p.token) for p in people]
+
+
+def http_lifecycle(clients: list[Client], team: Team, index: int, n: int, pace: Pace) -> None:
+    _, partner_person = team.pairs[index]
+    lead, partner, *reviewers = clients
 
     def ok(client: Client, method: str, path: str, body: Any = None, v: Any = None) -> Any:
         def command() -> tuple[Any, int]:
@@ -174,8 +181,6 @@ def http_lifecycle(base: str, team: Team, index: int, n: int, pace: Pace) -> Non
             body["version"],
         )
         step += 1
-    for client in (lead, partner, *reviewers):
-        client.close()
 
 
 def direct_lifecycle(app: Any, team: Team, index: int, n: int, pace: Pace) -> None:
@@ -240,15 +245,19 @@ def client_process(
         offset = (interval or 0) * index / len(team.pairs)
         pace = Pace(start + seconds, interval, offset)
         n = index * 1_000_000
+        clients = http_clients(base, team, index) if runtime is None else []
         try:
             while True:
                 if runtime is not None:
                     direct_lifecycle(runtime.app, team, index, n, pace)
                 else:
-                    http_lifecycle(base, team, index, n, pace)
+                    http_lifecycle(clients, team, index, n, pace)
                 n += 1
         except TimeoutError:
             pass
+        finally:
+            for client in clients:
+                client.close()
         results.put((index, pace.records, None))
     except Exception as error:  # reported to the parent, which fails the run
         results.put((index, [], f"{type(error).__name__}: {error}"))
