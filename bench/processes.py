@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -167,6 +168,8 @@ class Client:
             lines.append(f'If-Match: "{version}"')
         request = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
         for attempt in (1, 2):
+            if self.sock is not None and select.select([self.sock], [], [], 0)[0]:
+                self.close()  # readable while idle: the server closed it (keep-alive ended)
             if self.sock is None:
                 self.sock = socket.create_connection((self.host, self.port), timeout=60)
                 self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,6 +18,7 @@ from bench.processes import Client
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     connections: set[tuple[str, int]] = set()
+    close_next = False
 
     def log_message(self, *args: object) -> None:
         pass
@@ -55,6 +57,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Position", "7")
             self.end_headers()
             self.wfile.write(data)
+            if Handler.close_next:  # closed without saying so, as a keep-alive timeout does
+                Handler.close_next = False
+                self.close_connection = True
 
     def do_HEAD(self) -> None:
         self.send_response(200)
@@ -109,6 +114,22 @@ def test_a_get_is_sent_again_when_the_server_dropped_the_connection(base: str) -
     assert client.sock is not None
     client.sock.shutdown(2)  # as a server closing an idle keep-alive connection looks
     assert client.call("GET", "/second")[2]["path"] == "/second"
+    client.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_used_for_a_command(
+    base: str,
+) -> None:
+    client = Client(base)
+    client.call("GET", "/first")
+    assert client.sock is not None
+    before = client.sock
+    Handler.close_next = True
+    client.call("GET", "/first")  # the server closes this one after answering
+    time.sleep(0.2)
+    answer, _ = client.ok("POST", "/things", {"n": 1})  # not retried: must not fail
+    assert answer["received"] == {"n": 1}
+    assert client.sock is not before
     client.close()
 
 
