@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import current_app, g, jsonify
+from flask import Response, current_app, g, jsonify
 from flask.views import MethodView
 
 from domain.application import Outcome
@@ -46,8 +46,6 @@ blp = Blueprint(
     description="Thematic cooperation initiatives: propose, co-edit, review, report.",
 )
 
-INITIATIVE_SCHEMA = InitiativeSchema()
-
 PUBLIC_AMENDMENT_KEYS = (
     "id",
     "status",
@@ -61,7 +59,12 @@ PUBLIC_AMENDMENT_KEYS = (
 
 
 def representation(initiative: Initiative, caller: Caller, current: bool = True) -> dict[str, Any]:
-    """The initiative as the API shows it; `allowed_actions` only for the current version."""
+    """The initiative as the API shows it; `allowed_actions` only for the current version.
+
+    Already what `InitiativeSchema` dumps it to (text ids, only the schema's keys, nested
+    ones too), so it is sent as it is: the dump cost a command about a tenth of its HTTP
+    overhead (docs/PERFORMANCE.md). tests/application/test_stateful.py checks the identity
+    after every random command."""
     fields = initiative.fields
     approval = None
     if initiative.approval is not None:
@@ -73,7 +76,7 @@ def representation(initiative: Initiative, caller: Caller, current: bool = True)
             ],
         }
     return {
-        "id": initiative.id,
+        "id": str(initiative.id),
         "state": initiative.state.value,
         "version": initiative.version,
         "created_at": iso(initiative.created_on),
@@ -107,19 +110,22 @@ def representation(initiative: Initiative, caller: Caller, current: bool = True)
 
 
 def rendered(initiative: Initiative) -> tuple[int, bytes]:
-    """The current initiative's version and its body as the caller is sent it (the same
-    bytes as flask-smorest's dump of `representation`), to be kept in the read cache."""
-    dumped = INITIATIVE_SCHEMA.dump(representation(initiative, current_caller()))
-    return initiative.version, jsonify(dumped).get_data()
+    """The current initiative's version and its body as the caller is sent it, to be kept
+    in the read cache."""
+    return initiative.version, jsonify(representation(initiative, current_caller())).get_data()
 
 
-def respond(outcome: Outcome[Initiative], status: int | None = None) -> Any:
+def respond(outcome: Outcome[Initiative], status: int = 200, located: bool = False) -> Response:
+    """A command's answer: the initiative now, its version (ETag), the event's position
+    (X-Position) and, for a new initiative (`located`), its Location."""
     initiative = outcome.aggregate
-    body = representation(initiative, current_caller())
-    location = f"/api/v1/initiatives/{initiative.id}" if status == 201 else None
-    return with_headers(
-        body, position=outcome.position, version=initiative.version, location=location
-    )
+    response = jsonify(representation(initiative, current_caller()))
+    response.status_code = status
+    response.headers["X-Position"] = str(outcome.position)
+    response.headers["ETag"] = f'"{initiative.version}"'
+    if located:
+        response.headers["Location"] = f"/api/v1/initiatives/{initiative.id}"
+    return response
 
 
 COMMAND_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
@@ -145,7 +151,7 @@ class Initiatives(MethodView):
     @documents(blp, 400, 401, 403, 413, 415, 422)
     def post(self, fields: dict[str, Any]) -> Any:
         """Propose an initiative; the caller's organisation leads it."""
-        return respond(runtime().app.propose(current_caller(), fields), 201)
+        return respond(runtime().app.propose(current_caller(), fields), 201, located=True)
 
 
 @blp.route("/<uuid:initiative_id>")
@@ -255,9 +261,11 @@ class Amendments(MethodView):
             data.get("base_version"),
             if_match_version(),
         )
-        body, headers = respond(outcome)
-        headers["Location"] = f"/api/v1/initiatives/{initiative_id}#amendment-{amendment_id}"
-        return body, headers
+        response = respond(outcome, 201)
+        response.headers["Location"] = (
+            f"/api/v1/initiatives/{initiative_id}#amendment-{amendment_id}"
+        )
+        return response
 
 
 @blp.route("/<uuid:initiative_id>/amendments/<uuid:amendment_id>/accept")
@@ -342,7 +350,8 @@ class Reports(MethodView):
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
         """Record a progress report (lead or joined partner member)."""
         return respond(
-            runtime().app.record_report(initiative_id, if_match_version(), current_caller(), data)
+            runtime().app.record_report(initiative_id, if_match_version(), current_caller(), data),
+            201,
         )
 
 

@@ -27,6 +27,8 @@ from domain.errors import DomainError, InvalidTransition, NotPermitted
 from domain.initiative import RULES, Initiative
 from domain.values import FINAL_STATES, Caller, State, system_actor
 from service.config import Database, Settings
+from service.initiatives import representation
+from service.schemas import InitiativeSchema
 from tests.conftest import PG_URL, drop_schema, require_postgres
 
 PEOPLE = [
@@ -40,6 +42,7 @@ PEOPLE = [
     "conflicted_reviewer",
 ]
 ACTIONS = sorted(RULES)
+INITIATIVE_SCHEMA = InitiativeSchema()
 
 field_edits = st.one_of(
     st.fixed_dictionaries({"expected_participants": st.integers(0, 500)}),
@@ -267,6 +270,17 @@ class InitiativeMachine(RuleBasedStateMachine):
         assert fresh.__dict__ == self.initiative.__dict__
         stored = list(self.app.events.get(self.initiative.id))
         assert len(stored) == fresh.version
+
+    @invariant()
+    def the_representation_is_its_own_dump(self) -> None:
+        """The API sends `representation` as it is, without the schema's dump: it must be
+        what the dump gives, for every caller (ids as text, only the schema's keys)."""
+        if self.initiative is None:
+            return
+        for caller in self.people.values():
+            for current in (True, False):
+                shown = representation(self.initiative, caller, current)
+                assert INITIATIVE_SCHEMA.dump(shown) == shown
 
     @invariant()
     def the_rules_hold(self) -> None:
