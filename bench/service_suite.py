@@ -225,25 +225,39 @@ def client_process(
     env: dict[str, str],
     team: Team,
     index: int,
-    start: float,
+    start: Any,
     seconds: float,
     rate: float | None,
     results: Any,
+    ready: Any,
 ) -> None:
-    """One of the concurrent clients: lifecycles until the time is up (spawned process)."""
+    """One of the concurrent clients: lifecycles until the time is up (spawned process).
+
+    It says when it is ready (imported, runtime built) and waits for `start`, set by the
+    parent once every client is ready: a client still starting when the round began would
+    shorten the round of its mode alone."""
     runtime = None
     try:
-        if mode == "direct":
-            from service.config import Settings
-            from service.runtime import Runtime
+        try:
+            if mode == "direct":
+                from service.config import Settings
+                from service.runtime import Runtime
 
-            # One command at a time: one connection (16 processes share max_connections).
-            single = {**env, "TWINNING_POOL_SIZE": "1", "TWINNING_MAX_OVERFLOW": "1"}
-            runtime = Runtime(Settings.from_env(environ=single))
+                # One command at a time: one connection (16 processes share max_connections).
+                single = {**env, "TWINNING_POOL_SIZE": "1", "TWINNING_MAX_OVERFLOW": "1"}
+                runtime = Runtime(Settings.from_env(environ=single))
+        finally:
+            ready.put(index)
+        waited = time.monotonic() + 300
+        while start.value == 0.0:  # the parent sets it once every client is ready
+            if time.monotonic() > waited:
+                raise TimeoutError("the round never started")
+            time.sleep(0.01)
+        begin = start.value
         interval = team_interval(rate, len(team.pairs))
-        time.sleep(max(0.0, start - time.monotonic()))
+        time.sleep(max(0.0, begin - time.monotonic()))
         offset = (interval or 0) * index / len(team.pairs)
-        pace = Pace(start + seconds, interval, offset)
+        pace = Pace(begin + seconds, interval, offset)
         n = index * 1_000_000
         clients = http_clients(base, team, index) if runtime is None else []
         try:
@@ -278,19 +292,23 @@ def run_clients(
     seconds: float,
     rate: float | None = None,
 ) -> list[Record]:
-    """Runs one client process per pair of the team for `seconds`; every command record."""
+    """Runs one client process per pair of the team for `seconds`, from when all of them
+    are ready; every command record."""
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    start = time.monotonic() + (12 if mode == "direct" else 6)  # spawn and open first
+    results, ready = context.Queue(), context.Queue()
+    start = context.Value("d", 0.0)  # time.monotonic() is one clock for every process
     processes = [
         context.Process(
             target=client_process,
-            args=(mode, base, env, team, index, start, seconds, rate, results),
+            args=(mode, base, env, team, index, start, seconds, rate, results, ready),
         )
         for index in range(len(team.pairs))
     ]
     for process in processes:
         process.start()
+    for _ in processes:
+        ready.get(timeout=300)
+    start.value = time.monotonic() + 0.5
     records: list[Record] = []
     errors = []
     for _ in processes:

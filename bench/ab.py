@@ -1,0 +1,181 @@
+"""A/B: the service of another revision against this tree's, on one database, rounds
+alternated (A B B A ...), so that a slow moment of the shared machine weighs on both.
+
+    .venv/bin/python -m bench.ab --base HEAD~1 [--rounds 2] [--seconds 12] [--reads]
+                                 [--sqlite]
+
+Each round starts gunicorn (`deploy/gunicorn.conf.py`, 4 workers x 4 threads) from one tree,
+runs the 16-client command load of `bench.service_suite` against it (and, with `--reads`,
+wrk on one initiative and on the list, the projector keeping the views), and reads the API
+workers' CPU from `/proc` inside the load. The clients are always this tree's. The other
+revision is checked out in a temporary git worktree, removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import psycopg
+
+from bench import processes
+from bench.__main__ import PG_URL
+from bench.processes import ADMIN, PASSWORD, ROOT, Client, Gunicorn, Process, service_env
+from bench.service_suite import CLIENTS, Team, make_team, run_clients, wrk_rate
+
+TICK = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/<pid>/stat
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def start(tree: Path, env: dict[str, str], folder: Path) -> Gunicorn:
+    """gunicorn serving `tree`'s service (its own directory first on the path)."""
+    processes.ROOT = tree
+    try:
+        return Gunicorn(
+            {**env, "PYTHONPATH": str(tree)}, folder, config=tree / "deploy" / "gunicorn.conf.py"
+        )
+    finally:
+        processes.ROOT = ROOT
+
+
+def commands(
+    server: Gunicorn, env: dict[str, str], team: Team, seconds: float
+) -> tuple[float, float]:
+    """Commands/s over the round, and the workers' CPU per command inside the load (from
+    samples of their CPU time, between 2 s after the first command and 2 s before the last)."""
+    pids = server.worker_pids()
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append((time.monotonic(), sum(cpu_seconds(p) for p in pids)))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        records = run_clients("http", server.base, env, team, seconds)
+    finally:
+        done.set()
+        sampler.join()
+    first = min(sent for _, sent, _, _ in records) + 2
+    last = max(acknowledged for _, _, acknowledged, _ in records) - 2
+    inside = [(t, c) for t, c in samples if first <= t <= last]
+    if len(inside) < 2:
+        return len(records) / seconds, float("nan")
+    (t0, c0), (t1, c1) = inside[0], inside[-1]
+    count = sum(1 for _, _, acknowledged, _ in records if t0 <= acknowledged <= t1)
+    return len(records) / seconds, 1000 * (c1 - c0) / count if count else float("nan")
+
+
+def wait_for_the_list(server: Gunicorn, timeout: float = 120) -> None:
+    """Until the projector has put initiatives in the list view."""
+    token = Client(server.base).ok(
+        "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}
+    )[0]["token"]
+    deadline = time.monotonic() + timeout
+    while not Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=1")[0]["items"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the projector did not fill the list view")
+        time.sleep(0.5)
+
+
+def reads(server: Gunicorn, seconds: float) -> tuple[float, float]:
+    token = Client(server.base).ok(
+        "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}
+    )[0]["token"]
+    page, _ = Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=50")
+    one = f"{server.base}/api/v1/initiatives/{page['items'][0]['id']}"
+    listing = f"{server.base}/api/v1/initiatives?limit=50"
+    wrk_rate(one, token, 2)  # warm the caches
+    return wrk_rate(one, token, seconds), wrk_rate(listing, token, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab")
+    parser.add_argument("--base", required=True, help="the revision to compare against")
+    parser.add_argument("--rounds", type=int, default=2, help="A B B A rounds (default 2)")
+    parser.add_argument("--seconds", type=float, default=12, help="per measurement")
+    parser.add_argument("--reads", action="store_true", help="wrk on one initiative and list")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="twinning-ab-"))
+    base_tree = folder / "base"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), args.base],
+        check=True,
+        capture_output=True,
+    )
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    if args.sqlite:
+        database = {"TWINNING_DATA_DIR": str(folder / "var"), "TWINNING_DATABASE_URL": ""}
+    else:
+        database = {"TWINNING_DATABASE_URL": PG_URL, "TWINNING_DATABASE_SCHEMA": schema}
+    env = service_env(database, workers="4", threads="4", log_level="WARNING")
+    twinning = str(Path(sys.executable).with_name("twinning"))
+    projector = None
+    figures: dict[str, list[float]] = defaultdict(list)
+    try:
+        subprocess.run([twinning, "init"], env=env, check=True, capture_output=True)
+        server = start(ROOT, env, folder)
+        try:
+            team = make_team(server.base, CLIENTS)
+            if args.reads:  # initiatives for the views, projected
+                projector = Process([twinning, "project"], env, folder / "projector.log")
+                run_clients("http", server.base, env, team, max(12.0, args.seconds))
+                wait_for_the_list(server)
+        finally:
+            server.stop()
+        for n in range(args.rounds):
+            order = (
+                ("base", "this", "this", "base") if n % 2 == 0 else ("this", "base", "base", "this")
+            )
+            for name in order:
+                server = start(base_tree if name == "base" else ROOT, env, folder)
+                try:
+                    if args.reads:
+                        one, listing = reads(server, args.seconds / 2)
+                        figures[f"{name} one"].append(one)
+                        figures[f"{name} list"].append(listing)
+                    rate, per_command = commands(server, env, team, args.seconds)
+                    figures[f"{name} commands"].append(rate)
+                    figures[f"{name} cpu"].append(per_command)
+                    print(f"{name}: {rate:,.0f} commands/s, workers {per_command:.2f} ms a command")
+                finally:
+                    server.stop()
+        for what, unit in (("commands", "/s"), ("cpu", " ms"), ("one", "/s"), ("list", "/s")):
+            if figures[f"this {what}"]:
+                base = statistics.mean(figures[f"base {what}"])
+                this = statistics.mean(figures[f"this {what}"])
+                print(
+                    f"{what}: {args.base} {base:,.2f}{unit}, this tree {this:,.2f}{unit}: "
+                    f"{this / base:.3f}x"
+                )
+    finally:
+        if projector is not None:
+            projector.stop()
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
+            capture_output=True,
+        )
+        if not args.sqlite:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    main()
