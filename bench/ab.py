@@ -14,7 +14,6 @@ revision is checked out in a temporary git worktree, removed at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -27,28 +26,35 @@ from pathlib import Path
 
 import psycopg
 
-from bench import processes
 from bench.__main__ import PG_URL
-from bench.processes import ADMIN, PASSWORD, ROOT, Client, Gunicorn, Process, service_env
+from bench.processes import (
+    ADMIN,
+    PASSWORD,
+    ROOT,
+    Client,
+    Gunicorn,
+    Process,
+    cpu_seconds,
+    service_env,
+)
 from bench.service_suite import CLIENTS, Team, make_team, run_clients, wrk_rate
-
-TICK = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/<pid>/stat
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def start(tree: Path, env: dict[str, str], folder: Path) -> Gunicorn:
     """gunicorn serving `tree`'s service (its own directory first on the path)."""
-    processes.ROOT = tree
-    try:
-        return Gunicorn(
-            {**env, "PYTHONPATH": str(tree)}, folder, config=tree / "deploy" / "gunicorn.conf.py"
-        )
-    finally:
-        processes.ROOT = ROOT
+    return Gunicorn(
+        {**env, "PYTHONPATH": str(tree)},
+        folder,
+        config=tree / "deploy" / "gunicorn.conf.py",
+        cwd=tree,
+    )
+
+
+def admin_token(server: Gunicorn) -> str:
+    answer, _ = Client(server.base).ok(
+        "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}
+    )
+    return str(answer["token"])
 
 
 def commands(
@@ -84,9 +90,7 @@ def commands(
 
 def wait_for_the_list(server: Gunicorn, timeout: float = 120) -> None:
     """Until the projector has put initiatives in the list view."""
-    token = Client(server.base).ok(
-        "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}
-    )[0]["token"]
+    token = admin_token(server)
     deadline = time.monotonic() + timeout
     while not Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=1")[0]["items"]:
         if time.monotonic() > deadline:
@@ -95,9 +99,7 @@ def wait_for_the_list(server: Gunicorn, timeout: float = 120) -> None:
 
 
 def reads(server: Gunicorn, seconds: float) -> tuple[float, float]:
-    token = Client(server.base).ok(
-        "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}
-    )[0]["token"]
+    token = admin_token(server)
     page, _ = Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=50")
     one = f"{server.base}/api/v1/initiatives/{page['items'][0]['id']}"
     listing = f"{server.base}/api/v1/initiatives?limit=50"

@@ -49,13 +49,15 @@ def service_env(database: dict[str, str], **settings: str) -> dict[str, str]:
 class Process:
     """A child process in its own session, its output in a log file."""
 
-    def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+    ) -> None:
         self.log_path = log
         self.log = log.open("w")
         self.process = subprocess.Popen(
             command,
             env=env,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -94,6 +96,7 @@ class Gunicorn(Process):
         app: str = "service.wsgi:app",
         ready_path: str = "/readyz",
         config: Path = ROOT / "deploy" / "gunicorn.conf.py",
+        cwd: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -102,6 +105,7 @@ class Gunicorn(Process):
             [sys.executable, "-m", "gunicorn", "-c", str(config), app],
             env,
             folder / f"gunicorn-{self.port}.log",
+            cwd,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -120,6 +124,15 @@ class Gunicorn(Process):
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
         return sorted(int(pid) for pid in children)
+
+
+TICKS = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/<pid>/stat
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user and system (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_kib(pid: int) -> int:

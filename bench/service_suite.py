@@ -230,12 +230,13 @@ def client_process(
     rate: float | None,
     results: Any,
     ready: Any,
+    go: Any,
 ) -> None:
     """One of the concurrent clients: lifecycles until the time is up (spawned process).
 
     It says when it is ready (imported, runtime built) and waits for `start`, set by the
-    parent once every client is ready: a client still starting when the round began would
-    shorten the round of its mode alone."""
+    parent (then `go`) once every client is ready: a client still starting when the round
+    began would shorten the round of its mode alone."""
     runtime = None
     try:
         try:
@@ -248,11 +249,8 @@ def client_process(
                 runtime = Runtime(Settings.from_env(environ=single))
         finally:
             ready.put(index)
-        waited = time.monotonic() + 300
-        while start.value == 0.0:  # the parent sets it once every client is ready
-            if time.monotonic() > waited:
-                raise TimeoutError("the round never started")
-            time.sleep(0.01)
+        if not go.wait(300):  # set by the parent once every client is ready
+            raise RuntimeError("the round never started")
         begin = start.value
         interval = team_interval(rate, len(team.pairs))
         time.sleep(max(0.0, begin - time.monotonic()))
@@ -297,10 +295,11 @@ def run_clients(
     context = multiprocessing.get_context("spawn")
     results, ready = context.Queue(), context.Queue()
     start = context.Value("d", 0.0)  # time.monotonic() is one clock for every process
+    go = context.Event()
     processes = [
         context.Process(
             target=client_process,
-            args=(mode, base, env, team, index, start, seconds, rate, results, ready),
+            args=(mode, base, env, team, index, start, seconds, rate, results, ready, go),
         )
         for index in range(len(team.pairs))
     ]
@@ -309,6 +308,7 @@ def run_clients(
     for _ in processes:
         ready.get(timeout=300)
     start.value = time.monotonic() + 0.5
+    go.set()
     records: list[Record] = []
     errors = []
     for _ in processes:
