@@ -30,6 +30,8 @@ max_requests_jitter = 50 if max_requests else 0
 # The application logs every request as JSON (method, route, status, duration, request id,
 # actor); gunicorn's own access log is off unless TWINNING_ACCESS_LOG names a file or "-".
 accesslog = _settings.access_log or None
+# Builds an access log line only when the gunicorn.access logger will write it.
+logger_class = "service.observability.GunicornLogger"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 limit_request_line = 8190

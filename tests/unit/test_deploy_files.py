@@ -5,6 +5,7 @@ they run is a real one, every probe points at a real endpoint, every file they c
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -162,3 +163,52 @@ def test_gunicorn_takes_its_settings_from_the_environment() -> None:
     assert bad.stderr.strip() == (
         "twinning: configuration error: TWINNING_WORKERS='none' is not a whole number"
     )
+
+
+ACCESS_PROBE = """
+import datetime, json, runpy, types
+from gunicorn.config import Config
+c = runpy.run_path('deploy/gunicorn.conf.py')
+cfg = Config()
+for name in ('accesslog', 'logconfig_dict', 'logger_class', 'errorlog', 'loglevel'):
+    if name in c:
+        cfg.set(name, c[name])
+log = cfg.logger_class(cfg)
+built = []
+atoms = log.atoms
+log.atoms = lambda *args: built.append(1) or atoms(*args)
+resp = types.SimpleNamespace(status='200 OK', headers=[('Content-Type', 'text/plain')], sent=5)
+req = types.SimpleNamespace(headers=[('USER-AGENT', 'probe')])
+environ = {'REQUEST_METHOD': 'GET', 'RAW_URI': '/probe', 'PATH_INFO': '/probe',
+           'QUERY_STRING': '', 'SERVER_PROTOCOL': 'HTTP/1.1', 'REMOTE_ADDR': '127.0.0.1'}
+log.access(resp, req, environ, datetime.timedelta(milliseconds=3))
+print(json.dumps([type(log).__name__, log.access_log_enabled, len(built)]))
+"""
+
+
+@pytest.mark.parametrize("access_log", ["", "-"])
+def test_gunicorn_builds_access_lines_only_when_it_writes_them(
+    access_log: str, tmp_path: Path
+) -> None:
+    """The JSON format's logging configuration makes gunicorn count its access log as on;
+    without TWINNING_ACCESS_LOG no line is built (a twentieth of a small request's CPU),
+    with it every request gets one, as JSON."""
+    env = {
+        **os.environ,
+        "TWINNING_ACCESS_LOG": access_log,
+        "TWINNING_LOG_FORMAT": "json",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", ACCESS_PROBE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    logger, enabled, built = json.loads(done.stdout)
+    assert logger == "GunicornLogger"
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    if access_log:
+        assert (enabled, built, len(access)) == (True, 1, 1)
+        assert "GET /probe" in access[0]["message"]
+    else:
+        assert (enabled, built, access) == (False, 0, [])
