@@ -78,10 +78,21 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Open the database in the worker before it takes requests."""
+    """Open the database in the worker before it takes requests. A worker that starts
+    while the database is unreachable (one replacing a worker that died during an outage)
+    starts all the same: gunicorn stops the whole server when a worker fails to boot. Its
+    first requests then open the database, answered 503 until they can."""
+    from service.errors import UNAVAILABLE
     from service.http import runtime
 
-    runtime(worker.wsgi)
+    try:
+        runtime(worker.wsgi)
+    except UNAVAILABLE as error:
+        worker.log.warning(
+            "The database is not reachable at this worker's start (%s); it is opened on "
+            "the first request.",
+            type(error).__name__,
+        )
 
 
 def child_exit(server, worker):

@@ -108,3 +108,76 @@ def test_gunicorn_alone_after_init_serves_and_sums_metrics(tmp_path: Path) -> No
     assert any(e.get("route") == "/api/v1/themes" for e in entries)
     text = "\n".join(lines)
     assert ADMIN_PASSWORD not in text and token not in text and SCRAPER not in text
+
+
+@pytest.mark.postgres
+def test_a_worker_started_while_the_database_is_away_does_not_stop_the_server(
+    tmp_path: Path,
+) -> None:
+    """gunicorn stops the whole server when a worker fails to boot; a worker that starts
+    during an outage (one replacing a worker that died) must start all the same and answer
+    503 until the database is back."""
+    from tests.pg_cluster import Cluster
+
+    cluster = Cluster()
+    port = free_port()
+    env = {
+        **os.environ,
+        "TWINNING_DATABASE_URL": cluster.url,
+        "TWINNING_ADMIN_EMAIL": "admin@gunicorn.test",
+        "TWINNING_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "TWINNING_ARGON2_TIME_COST": "1",
+        "TWINNING_ARGON2_MEMORY_KIB": "1024",
+        "TWINNING_BIND": f"127.0.0.1:{port}",
+        "TWINNING_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = None
+    base = f"http://127.0.0.1:{port}"
+    try:
+        done = subprocess.run([TWINNING, "init"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        cluster.stop("fast")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "service.wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:  # the workers start without their database
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                status = call(base, "GET", "/readyz")[0]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "no answer in 60 s"
+                time.sleep(0.2)
+        assert status == 503
+        time.sleep(1.0)
+        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+        cluster.start()
+        deadline = time.monotonic() + 60
+        while call(base, "GET", "/readyz")[0] != 200:
+            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            assert time.monotonic() < deadline, "not ready in 60 s after the database came back"
+            time.sleep(0.3)
+        status, _, body = call(
+            base,
+            "POST",
+            "/api/v1/auth/tokens",
+            {"email": "admin@gunicorn.test", "password": ADMIN_PASSWORD},
+        )
+        assert status == 201, body
+        assert call(base, "GET", "/api/v1/themes", token=body["token"])[0] == 200
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=40)
+        log.close()
+        cluster.destroy()
+    text = (tmp_path / "gunicorn.log").read_text()
+    assert "not reachable at this worker's start" in text
+    assert ADMIN_PASSWORD not in text
