@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
@@ -87,12 +93,34 @@ class Twinning(Application[UUID]):
         self.clock = clock
         # Called with the types of the events each save recorded (metrics hang here).
         self.on_recorded: Callable[[list[str]], None] | None = None
+        # Called with the aggregates each save recorded and their recordings, once they are
+        # in the store (the service keeps its aggregate cache current with them).
+        self.on_saved: Callable[[Mapping[UUID, Any], list[Recording[UUID]]], None] | None = None
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
         transcoder.register(EnumAsValue(State))
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        recordings = super()._record(processing_event)
+        if self.on_saved is not None:
+            self.on_saved(processing_event.aggregates, recordings)
+        return recordings
+
+    def use_repository(self, repository: Repository[UUID]) -> None:
+        """Puts another repository in the place of the one eventsourcing built (the
+        service's, which knows what its requests have checked against the store)."""
+        self._repository = repository
+
+    def _forget(self, *aggregates: Aggregate) -> None:
+        """Drops cached copies: an insert that failed on a version shows them behind."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate in aggregates:
+                with contextlib.suppress(KeyError):
+                    cache.get(aggregate.id, evict=True)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if self.on_recorded is not None:
@@ -121,6 +149,7 @@ class Twinning(Application[UUID]):
         try:
             recordings = self.save(*aggregates)
         except IntegrityError:
+            self._forget(*aggregates)
             landed = self._landed(last_events)
             if landed is None:
                 raise

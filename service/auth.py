@@ -125,6 +125,7 @@ def caller_for_token(token: str) -> Caller:
     check = cache.check_token(token_digest(token), now())
     g.head = check.head  # what this request's reads are at least as fresh as
     g.list_position = check.list_position
+    g.fresh = check.fresh  # what the aggregate cache may rely on (readcache.CheckedRepository)
     if check.account_id is None:
         raise ApiProblem(401, "The token is unknown, expired or revoked.")
     try:

@@ -13,6 +13,10 @@ was being loaded (a load that started before an event could miss it after the
 notifications naming it were already handled). Tokens are read on every request, so a
 revoked token or a deactivated account (whose tokens are revoked with it) is refused at
 once.
+
+Commands use the same notifications: with each changed aggregate they name its version,
+and the application's aggregate cache (`CheckedRepository`) skips the fetch of newer events
+for an aggregate the request's check shows current.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +34,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.application import LRUCache, Repository, project_aggregate
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.utils import retry
+from flask import g, has_request_context
 from psycopg import errors, pq, sql
 from psycopg.adapt import Transformer
 
@@ -45,6 +52,9 @@ from service.credentials import live_account, tokens
 # Past this many events since the last look, dropping everything is cheaper than reading
 # which aggregates they were about.
 MAX_GAP = 500
+# How many aggregates' latest versions are followed (about 150 bytes each) before a new
+# epoch starts afresh: what was shown current is then fast-forwarded once more.
+VERSIONS_KEPT = 20_000
 # The read view whose pages are kept, and how many pages (each at the view's position).
 LIST_VIEW = "initiatives"
 PAGES = 256
@@ -60,6 +70,9 @@ class TokenCheck:
     head: int
     # How far the list view had got (None when it has no position yet).
     list_position: int | None = None
+    # (head, epoch) for the aggregate cache's fast-forward (see `CheckedRepository`);
+    # None when this process does not follow the store's changes.
+    fresh: tuple[int, int] | None = None
 
 
 class ReadCache:
@@ -77,6 +90,15 @@ class ReadCache:
         self._accounts: OrderedDict[UUID, Account] = OrderedDict()
         self._bodies: OrderedDict[UUID, dict[Caller, tuple[int, Any]]] = OrderedDict()
         self._pages: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        # What the application's aggregate cache may skip (see `CheckedRepository`): from
+        # `_since` (a head), the latest version of every aggregate the events after it were
+        # about; and the cached aggregate objects known to hold every event of theirs up to
+        # a position, each stamped in an epoch (a new epoch begins whenever those versions
+        # are not all known: the first look, a gap past MAX_GAP, too many of them).
+        self._epoch = 0
+        self._since: int | None = None
+        self._versions: dict[UUID, int] = {}
+        self._stamps: OrderedDict[UUID, tuple[Any, int, int]] = OrderedDict()
         recorder: Any = app.recorder
         self._check: _PostgresCheck | _SqliteCheck
         if database.kind == "postgres":
@@ -90,6 +112,59 @@ class ReadCache:
     def close(self) -> None:
         self._check.close()
 
+    def follow_commands(self) -> None:
+        """Lets the application's aggregate cache skip the fast-forward of an aggregate the
+        request's check shows current, and keeps what each save recorded in that cache
+        (see `CheckedRepository`); nothing when either cache is off."""
+        repository = self.app.repository
+        cache = repository.cache
+        if not self.size or not isinstance(cache, LRUCache) or not repository.fastforward:
+            return
+        checked = CheckedRepository(
+            self,
+            event_store=repository.event_store,
+            snapshot_store=repository.snapshot_store,
+            cache_maxsize=cache.maxsize,
+            fastforward=True,
+            fastforward_skipping=repository.fastforward_skipping,
+            deepcopy_from_cache=repository.deepcopy_from_cache,
+        )
+        self.app.use_repository(checked)
+        self.app.on_saved = checked.saved
+
+    # ------------------------------------------------------- the aggregate cache's stamps
+    def is_current(self, aggregate_id: UUID, cached: Any) -> bool:
+        """Whether the cached object holds every event of its aggregate up to this process's
+        head: it was stamped in this epoch at or after the epoch's start, and no newer
+        version was seen since."""
+        with self._lock:
+            stamp = self._stamps.get(aggregate_id)
+            return (
+                stamp is not None
+                and stamp[0] is cached
+                and stamp[2] == self._epoch
+                and self._since is not None
+                and stamp[1] >= self._since
+                and cached.version >= self._versions.get(aggregate_id, -1)
+            )
+
+    def stamp(self, aggregate_id: UUID, cached: Any, upto: int, epoch: int) -> None:
+        """Records that the cached object holds every event of its aggregate up to `upto`
+        (a request of `epoch` saw it so)."""
+        with self._lock:
+            if epoch != self._epoch:
+                return
+            self._stamps[aggregate_id] = (cached, upto, epoch)
+            self._stamps.move_to_end(aggregate_id)
+            while len(self._stamps) > self.size:
+                self._stamps.popitem(last=False)
+
+    def _new_epoch(self, head: int) -> None:
+        self._epoch += 1
+        self._since = head
+        self._versions.clear()
+        self._stamps.clear()
+
     def check_token(self, digest: str, now: datetime) -> TokenCheck:
         """The live token's account (None when unknown, expired or revoked), the head of
         the event store and the list view's position, read in one statement; the cache is
@@ -101,7 +176,8 @@ class ReadCache:
         head = int(row["head"] or 0)
         self.advance(head, after, row.get("changed"))
         listed = None if row["list_position"] is None else int(row["list_position"])
-        return TokenCheck(live_account(row, digest, now), head, listed)
+        fresh = (head, self._epoch) if self.size else None
+        return TokenCheck(live_account(row, digest, now), head, listed, fresh)
 
     def advance(
         self, head: int, after: int | None = None, changed: list[Any] | None = None
@@ -120,13 +196,19 @@ class ReadCache:
             if last is None or head - last > MAX_GAP:
                 self._accounts.clear()
                 self._bodies.clear()
+                self._new_epoch(head)
             else:
                 covered = changed is not None and after is not None and after <= last
                 names = changed if covered else self._check.changed(last, head)
-                for originator_id in names:
-                    key = UUID(str(originator_id))
+                versions = self._versions
+                for item in names:
+                    key, version = _change(item)
                     self._accounts.pop(key, None)
                     self._bodies.pop(key, None)
+                    if version > versions.get(key, -1):
+                        versions[key] = version
+                if len(versions) > VERSIONS_KEPT:
+                    self._new_epoch(head)
             self.head = head
 
     # ------------------------------------------------------------------ entries
@@ -227,14 +309,26 @@ _PG_CHECK = (
     "SELECT t.token_hash, t.account_id, t.expires_at, t.revoked_at, "
     "(SELECT position FROM {tracking} WHERE name = $1) AS list_position, h.head, "
     "CASE WHEN $3::bigint >= 0 AND h.head - $3::bigint BETWEEN 1 AND {gap} THEN "
-    "(SELECT array_agg(e.originator_id::text) FROM {events} e "
+    "(SELECT array_agg(e.originator_id::text || ' ' || e.originator_version::text) FROM {events} e "
     "WHERE e.notification_id > $3::bigint AND e.notification_id <= h.head) END AS changed "
     "FROM {tokens} t CROSS JOIN h WHERE t.token_hash = $2"
 )
 
 
-# Which aggregates the events between two positions were about.
-_CHANGED = "SELECT originator_id FROM {events} WHERE {position} > {p} AND {position} <= {p}"
+# Which aggregates the events between two positions were about, and their versions.
+_CHANGED = (
+    "SELECT originator_id, originator_version FROM {events} "
+    "WHERE {position} > {p} AND {position} <= {p}"
+)
+
+
+def _change(item: Any) -> tuple[UUID, int]:
+    """(aggregate, version) of one changed event: "<id> <version>" from the PostgreSQL
+    check's array, or a row of `_CHANGED`."""
+    if isinstance(item, str):
+        ident, _, version = item.rpartition(" ")
+        return UUID(ident), int(version)
+    return UUID(str(item[0])), int(item[1])
 
 
 class _PerThread:
@@ -380,7 +474,7 @@ class _PostgresCheck:
             if conn.broken or conn.closed:
                 self.connections.discard()
             raise OperationalError(str(error)) from error
-        return [row[0] for row in rows]
+        return [(row[0], row[1]) for row in rows]
 
     def close(self) -> None:
         self.connections.close()
@@ -415,7 +509,7 @@ class _SqliteCheck:
 
     def changed(self, after: int, upto: int) -> list[Any]:
         rows = self.connections.get().execute(self.changed_statement, (after, upto)).fetchall()
-        return [row["originator_id"] for row in rows]
+        return [(row["originator_id"], row["originator_version"]) for row in rows]
 
     def row(self, digest: str, after: int | None) -> Mapping[str, Any] | None:
         """The check's row; what changed after `after` is left to `changed`."""
@@ -430,3 +524,98 @@ class _SqliteCheck:
 
     def close(self) -> None:
         self.connections.close()
+
+
+class CheckedRepository(Repository[UUID]):
+    """eventsourcing's repository, fast-forwarding a cached aggregate only when the request
+    cannot show it current, and keeping what each save recorded in the cache.
+
+    eventsourcing fetches the events after a cached aggregate's version on every load, so
+    that no process acts on an aggregate another process changed: one statement per
+    aggregate per command. The request's check (`ReadCache.check_token`) has already read
+    the store's head, and the read cache has learnt, for every event between its heads, the
+    aggregate and version it recorded. A cached object stamped as holding every event of its
+    aggregate up to a position at or after the epoch's start, and not behind any version
+    seen since, holds every event up to the head the request read; an event recorded after
+    that check is concurrent with the request, and an insert that meets it fails on the
+    version as before (the application then drops the cached copy and loads afresh).
+
+    Objects are stamped when a request loaded them or fast-forwarded them in place (they
+    then hold every event up to the request's head), and when a save recorded them: a copy
+    of the saved aggregate goes into the cache, stamped with the position of its last
+    event, since its insert succeeding means no other event of it comes earlier. Loads
+    outside a request (the projector, the command line) fast-forward as before."""
+
+    def __init__(self, reads: ReadCache, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.reads = reads
+
+    def get(  # type: ignore[override]
+        self,
+        aggregate_id: UUID,
+        *,
+        version: int | None = None,
+        projector_func: Any = project_aggregate,
+        fastforward_skipping: bool = False,
+        deepcopy_from_cache: bool = True,
+    ) -> Any:
+        fresh = _request_fresh()
+        cache = self.cache
+        if fresh is None or version is not None or cache is None:
+            return super().get(
+                aggregate_id,
+                version=version,
+                projector_func=projector_func,
+                fastforward_skipping=fastforward_skipping,
+                deepcopy_from_cache=deepcopy_from_cache,
+            )
+        copy = deepcopy_from_cache and self.deepcopy_from_cache
+        cached = _cached(cache, aggregate_id)
+        if cached is None:  # eventsourcing's miss, with the object it keeps stamped
+            loaded = self._reconstruct_aggregate(aggregate_id, None, projector_func)
+            cache.put(aggregate_id, loaded)
+            self.reads.stamp(aggregate_id, loaded, *fresh)
+            return deepcopy(loaded) if copy else loaded
+        if self.reads.is_current(aggregate_id, cached):
+            return deepcopy(cached) if copy else cached
+        aggregate = super().get(
+            aggregate_id,
+            projector_func=projector_func,
+            fastforward_skipping=fastforward_skipping,
+            deepcopy_from_cache=deepcopy_from_cache,
+        )
+        if cached is not None and _cached(cache, aggregate_id) is cached:
+            # Found in the cache and fast-forwarded in place, after the request's check.
+            self.reads.stamp(aggregate_id, cached, *fresh)
+        return aggregate
+
+    def saved(self, aggregates: Mapping[UUID, Any], recordings: list[Any]) -> None:
+        """After a save in a request: a copy of each aggregate it recorded, stamped."""
+        fresh = _request_fresh()
+        cache = self.cache
+        if fresh is None or cache is None:
+            return
+        last: dict[UUID, int] = {}
+        for recording in recordings:
+            key = recording.domain_event.originator_id
+            last[key] = max(last.get(key, 0), recording.notification.id)
+        for key, aggregate in aggregates.items():
+            if key in last:
+                kept = deepcopy(aggregate)
+                cache.put(key, kept)
+                self.reads.stamp(key, kept, last[key], fresh[1])
+
+
+def _cached(cache: Any, aggregate_id: UUID) -> Any:
+    try:
+        return cache.get(aggregate_id)
+    except KeyError:
+        return None
+
+
+def _request_fresh() -> tuple[int, int] | None:
+    """(head, epoch) the current request's check read, or None outside a checked request."""
+    if not has_request_context():
+        return None
+    fresh: tuple[int, int] | None = g.get("fresh")
+    return fresh

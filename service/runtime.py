@@ -122,6 +122,7 @@ class Runtime:
         self.read_cache = ReadCache(
             self.app, self.database, settings.aggregate_cache, self.availability
         )
+        self.read_cache.follow_commands()
         self.projector = Projector(self.app, self.engine, batch_size=settings.projection_batch)
 
     def close(self) -> None:
