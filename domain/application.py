@@ -96,6 +96,9 @@ class Twinning(Application[UUID]):
         # Called with the aggregates each save recorded and their recordings, once they are
         # in the store (the service keeps its aggregate cache current with them).
         self.on_saved: Callable[[Mapping[UUID, Any], list[Recording[UUID]]], None] | None = None
+        # Called with the first version each aggregate of a save tried, when the insert
+        # failed on a version (so the store holds at least that version of one of them).
+        self.on_conflict: Callable[[Mapping[UUID, int]], None] | None = None
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -114,13 +117,15 @@ class Twinning(Application[UUID]):
         service's, which knows what its requests have checked against the store)."""
         self._repository = repository
 
-    def _forget(self, *aggregates: Aggregate) -> None:
+    def _forget(self, tried: Mapping[UUID, int]) -> None:
         """Drops cached copies: an insert that failed on a version shows them behind."""
         cache = self.repository.cache
         if cache is not None:
-            for aggregate in aggregates:
+            for aggregate_id in tried:
                 with contextlib.suppress(KeyError):
-                    cache.get(aggregate.id, evict=True)
+                    cache.get(aggregate_id, evict=True)
+        if self.on_conflict is not None:
+            self.on_conflict(tried)
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         if self.on_recorded is not None:
@@ -146,10 +151,13 @@ class Twinning(Application[UUID]):
         are ours, the command did land and its position is returned.
         """
         last_events = [a.pending_events[-1] for a in aggregates if a.pending_events]
+        tried = {
+            a.id: a.pending_events[0].originator_version for a in aggregates if a.pending_events
+        }
         try:
             recordings = self.save(*aggregates)
         except IntegrityError:
-            self._forget(*aggregates)
+            self._forget(tried)
             landed = self._landed(last_events)
             if landed is None:
                 raise

@@ -34,7 +34,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import LRUCache, Repository, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    LRUCache,
+    Repository,
+    project_aggregate,
+)
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.utils import retry
 from flask import g, has_request_context
@@ -70,9 +75,9 @@ class TokenCheck:
     head: int
     # How far the list view had got (None when it has no position yet).
     list_position: int | None = None
-    # (head, epoch) for the aggregate cache's fast-forward (see `CheckedRepository`);
-    # None when this process does not follow the store's changes.
-    fresh: tuple[int, int] | None = None
+    # (this cache, head, epoch) for the aggregate cache's fast-forward (see
+    # `CheckedRepository`); None when this process does not follow the store's changes.
+    fresh: tuple[Any, int, int] | None = None
 
 
 class ReadCache:
@@ -118,7 +123,13 @@ class ReadCache:
         (see `CheckedRepository`); nothing when either cache is off."""
         repository = self.app.repository
         cache = repository.cache
-        if not self.size or not isinstance(cache, LRUCache) or not repository.fastforward:
+        if (
+            not self.size
+            or not isinstance(cache, LRUCache)
+            or not repository.fastforward
+            or repository.fastforward_skipping
+            or not repository.deepcopy_from_cache
+        ):
             return
         checked = CheckedRepository(
             self,
@@ -126,11 +137,10 @@ class ReadCache:
             snapshot_store=repository.snapshot_store,
             cache_maxsize=cache.maxsize,
             fastforward=True,
-            fastforward_skipping=repository.fastforward_skipping,
-            deepcopy_from_cache=repository.deepcopy_from_cache,
         )
         self.app.use_repository(checked)
         self.app.on_saved = checked.saved
+        self.app.on_conflict = self.conflicted
 
     # ------------------------------------------------------- the aggregate cache's stamps
     def is_current(self, aggregate_id: UUID, cached: Any) -> bool:
@@ -139,7 +149,7 @@ class ReadCache:
         version was seen since."""
         with self._lock:
             stamp = self._stamps.get(aggregate_id)
-            return (
+            current = (
                 stamp is not None
                 and stamp[0] is cached
                 and stamp[2] == self._epoch
@@ -147,6 +157,9 @@ class ReadCache:
                 and stamp[1] >= self._since
                 and cached.version >= self._versions.get(aggregate_id, -1)
             )
+            if current:
+                self._stamps.move_to_end(aggregate_id)
+            return current
 
     def stamp(self, aggregate_id: UUID, cached: Any, upto: int, epoch: int) -> None:
         """Records that the cached object holds every event of its aggregate up to `upto`
@@ -158,6 +171,16 @@ class ReadCache:
             self._stamps.move_to_end(aggregate_id)
             while len(self._stamps) > self.size:
                 self._stamps.popitem(last=False)
+
+    def conflicted(self, tried: Mapping[UUID, int]) -> None:
+        """An insert failed on a version: the store holds each aggregate at least at the
+        version it tried, whatever this process has seen (a copy loaded before the conflict
+        and kept after it must not pass for current)."""
+        with self._lock:
+            for aggregate_id, version in tried.items():
+                self._stamps.pop(aggregate_id, None)
+                if version > self._versions.get(aggregate_id, -1):
+                    self._versions[aggregate_id] = version
 
     def _new_epoch(self, head: int) -> None:
         self._epoch += 1
@@ -176,7 +199,7 @@ class ReadCache:
         head = int(row["head"] or 0)
         self.advance(head, after, row.get("changed"))
         listed = None if row["list_position"] is None else int(row["list_position"])
-        fresh = (head, self._epoch) if self.size else None
+        fresh = (self, head, self._epoch) if self.size else None
         return TokenCheck(live_account(row, digest, now), head, listed, fresh)
 
     def advance(
@@ -187,29 +210,34 @@ class ReadCache:
         `changed` names the aggregates of the events after `after` up to `head`, when the
         check read them with the head (PostgreSQL): they are used when they cover what is
         to be dropped, else the store is asked."""
-        if head == self.head or not self.size:
-            return
-        with self._lock:
+        while self.size:
             last = self.head
             if last is not None and head <= last:
-                return  # another request already took a newer head in
-            if last is None or head - last > MAX_GAP:
-                self._accounts.clear()
-                self._bodies.clear()
-                self._new_epoch(head)
-            else:
+                return  # this head, or a newer one, was taken in already
+            names = None
+            if last is not None and head - last <= MAX_GAP:
                 covered = changed is not None and after is not None and after <= last
+                # The store is asked outside the lock: loads and commands go on meanwhile.
                 names = changed if covered else self._check.changed(last, head)
-                versions = self._versions
-                for item in names:
-                    key, version = _change(item)
-                    self._accounts.pop(key, None)
-                    self._bodies.pop(key, None)
-                    if version > versions.get(key, -1):
-                        versions[key] = version
-                if len(versions) > VERSIONS_KEPT:
+            with self._lock:
+                if self.head != last:
+                    continue  # another request moved the head first: start from its head
+                if names is None:
+                    self._accounts.clear()
+                    self._bodies.clear()
                     self._new_epoch(head)
-            self.head = head
+                else:
+                    versions = self._versions
+                    for item in names:
+                        key, version = _change(item)
+                        self._accounts.pop(key, None)
+                        self._bodies.pop(key, None)
+                        if version > versions.get(key, -1):
+                            versions[key] = version
+                    if len(versions) > VERSIONS_KEPT:
+                        self._new_epoch(head)
+                self.head = head
+                return
 
     # ------------------------------------------------------------------ entries
     def account(self, account_id: UUID, head: int | None) -> Account:
@@ -540,11 +568,14 @@ class CheckedRepository(Repository[UUID]):
     that check is concurrent with the request, and an insert that meets it fails on the
     version as before (the application then drops the cached copy and loads afresh).
 
-    Objects are stamped when a request loaded them or fast-forwarded them in place (they
-    then hold every event up to the request's head), and when a save recorded them: a copy
-    of the saved aggregate goes into the cache, stamped with the position of its last
-    event, since its insert succeeding means no other event of it comes earlier. Loads
-    outside a request (the projector, the command line) fast-forward as before."""
+    Objects are stamped when a request loaded or fast-forwarded them (they then hold every
+    event up to the request's head), and when a save recorded them: a copy of the saved
+    aggregate goes into the cache, stamped with the position of its last event, since its
+    insert succeeding means no other event of it comes earlier. A conflict on insert marks
+    the version tried as seen (`ReadCache.conflicted`). What the cache holds is never
+    changed in place: a fast-forward works on a copy and puts it back, so a copy being taken
+    for a command or a read never meets a half-applied event. Loads outside a request (the
+    projector, the command line) fast-forward every time, as eventsourcing does."""
 
     def __init__(self, reads: ReadCache, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -559,9 +590,8 @@ class CheckedRepository(Repository[UUID]):
         fastforward_skipping: bool = False,
         deepcopy_from_cache: bool = True,
     ) -> Any:
-        fresh = _request_fresh()
         cache = self.cache
-        if fresh is None or version is not None or cache is None:
+        if version is not None or cache is None:
             return super().get(
                 aggregate_id,
                 version=version,
@@ -569,29 +599,25 @@ class CheckedRepository(Repository[UUID]):
                 fastforward_skipping=fastforward_skipping,
                 deepcopy_from_cache=deepcopy_from_cache,
             )
-        copy = deepcopy_from_cache and self.deepcopy_from_cache
+        fresh = _request_fresh(self.reads)
         cached = _cached(cache, aggregate_id)
-        if cached is None:  # eventsourcing's miss, with the object it keeps stamped
-            loaded = self._reconstruct_aggregate(aggregate_id, None, projector_func)
-            cache.put(aggregate_id, loaded)
-            self.reads.stamp(aggregate_id, loaded, *fresh)
-            return deepcopy(loaded) if copy else loaded
-        if self.reads.is_current(aggregate_id, cached):
-            return deepcopy(cached) if copy else cached
-        aggregate = super().get(
-            aggregate_id,
-            projector_func=projector_func,
-            fastforward_skipping=fastforward_skipping,
-            deepcopy_from_cache=deepcopy_from_cache,
-        )
-        if cached is not None and _cached(cache, aggregate_id) is cached:
-            # Found in the cache and fast-forwarded in place, after the request's check.
-            self.reads.stamp(aggregate_id, cached, *fresh)
-        return aggregate
+        if cached is None:
+            kept = self._reconstruct_aggregate(aggregate_id, None, projector_func)
+        elif fresh is not None and self.reads.is_current(aggregate_id, cached):
+            return deepcopy(cached)
+        else:  # fast-forwarded on a copy: what the cache holds is never changed in place
+            events = self.event_store.get(originator_id=aggregate_id, gt=cached.version)
+            kept = projector_func(deepcopy(cached), events)
+            if kept is None:
+                raise AggregateNotFoundError(aggregate_id)
+        cache.put(aggregate_id, kept)
+        if fresh is not None:  # read after the request's check: every event up to its head
+            self.reads.stamp(aggregate_id, kept, *fresh)
+        return deepcopy(kept)
 
     def saved(self, aggregates: Mapping[UUID, Any], recordings: list[Any]) -> None:
         """After a save in a request: a copy of each aggregate it recorded, stamped."""
-        fresh = _request_fresh()
+        fresh = _request_fresh(self.reads)
         cache = self.cache
         if fresh is None or cache is None:
             return
@@ -613,9 +639,12 @@ def _cached(cache: Any, aggregate_id: UUID) -> Any:
         return None
 
 
-def _request_fresh() -> tuple[int, int] | None:
-    """(head, epoch) the current request's check read, or None outside a checked request."""
+def _request_fresh(reads: ReadCache) -> tuple[int, int] | None:
+    """(head, epoch) the current request's check read in `reads`, or None outside a request
+    checked there."""
     if not has_request_context():
         return None
-    fresh: tuple[int, int] | None = g.get("fresh")
-    return fresh
+    fresh: tuple[Any, int, int] | None = g.get("fresh")
+    if fresh is None or fresh[0] is not reads:
+        return None
+    return fresh[1], fresh[2]
