@@ -238,9 +238,5 @@ class GunicornLogger(glogging.Logger):  # type: ignore[misc]
     turns the lines on."""
 
     @property
-    def access_log_enabled(self) -> bool:
+    def access_log_enabled(self) -> bool:  # gunicorn's access() returns early when False
         return bool(super().access_log_enabled) and self.access_log.isEnabledFor(logging.INFO)
-
-    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
-        if self.access_log.isEnabledFor(logging.INFO):
-            super().access(resp, req, environ, request_time)

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,35 +27,58 @@ SCRAPER = "scraper-token-for-the-e2e-test"
 ADMIN_PASSWORD = "an admin password for gunicorn"
 
 
-def test_gunicorn_alone_after_init_serves_and_sums_metrics(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
+def gunicorn_env(tmp_path: Path, port: int, **settings: str) -> dict[str, str]:
+    """The environment of gunicorn run directly with deploy/gunicorn.conf.py."""
+    return {
         **os.environ,
-        "TWINNING_DATA_DIR": str(tmp_path / "var"),
-        "TWINNING_DATABASE_URL": "",
         "TWINNING_ADMIN_EMAIL": "admin@gunicorn.test",
         "TWINNING_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "TWINNING_ARGON2_TIME_COST": "1",
         "TWINNING_ARGON2_MEMORY_KIB": "1024",
-        "TWINNING_METRICS_TOKEN": SCRAPER,
         "TWINNING_BIND": f"127.0.0.1:{port}",
-        "TWINNING_WORKERS": "3",
-        # Workers are recycled after 10 + (0..50 jitter) requests: counters of several
-        # processes, dead ones included, must add up.
-        "TWINNING_MAX_REQUESTS": "10",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        **settings,
     }
-    for _ in range(2):  # idempotent
-        done = subprocess.run([TWINNING, "init"], env=env, capture_output=True, text=True)
-        assert done.returncode == 0 and "is ready" in done.stdout, done.stderr
-    log = (tmp_path / "gunicorn.log").open("w")
-    process = subprocess.Popen(
+
+
+def start_gunicorn(env: dict[str, str], log: IO[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "service.wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def admin_login(base: str) -> tuple[int, Any]:
+    status, _, body = call(
+        base,
+        "POST",
+        "/api/v1/auth/tokens",
+        {"email": "admin@gunicorn.test", "password": ADMIN_PASSWORD},
+    )
+    return status, body
+
+
+def test_gunicorn_alone_after_init_serves_and_sums_metrics(tmp_path: Path) -> None:
+    port = free_port()
+    env = gunicorn_env(
+        tmp_path,
+        port,
+        TWINNING_DATA_DIR=str(tmp_path / "var"),
+        TWINNING_DATABASE_URL="",
+        TWINNING_METRICS_TOKEN=SCRAPER,
+        TWINNING_WORKERS="3",
+        # Workers are recycled after 10 + (0..50 jitter) requests: counters of several
+        # processes, dead ones included, must add up.
+        TWINNING_MAX_REQUESTS="10",
+    )
+    for _ in range(2):  # idempotent
+        done = subprocess.run([TWINNING, "init"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and "is ready" in done.stdout, done.stderr
+    log = (tmp_path / "gunicorn.log").open("w")
+    process = start_gunicorn(env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -67,12 +91,7 @@ def test_gunicorn_alone_after_init_serves_and_sums_metrics(tmp_path: Path) -> No
                 pass
             assert time.monotonic() < deadline, "not ready in 60 s"
             time.sleep(0.2)
-        status, _, body = call(
-            base,
-            "POST",
-            "/api/v1/auth/tokens",
-            {"email": "admin@gunicorn.test", "password": ADMIN_PASSWORD},
-        )
+        status, body = admin_login(base)
         assert status == 201
         token = body["token"]
         requests = 200  # one worker at least answers more than 60: it is recycled
@@ -121,17 +140,7 @@ def test_a_worker_started_while_the_database_is_away_does_not_stop_the_server(
 
     cluster = Cluster()
     port = free_port()
-    env = {
-        **os.environ,
-        "TWINNING_DATABASE_URL": cluster.url,
-        "TWINNING_ADMIN_EMAIL": "admin@gunicorn.test",
-        "TWINNING_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "TWINNING_ARGON2_TIME_COST": "1",
-        "TWINNING_ARGON2_MEMORY_KIB": "1024",
-        "TWINNING_BIND": f"127.0.0.1:{port}",
-        "TWINNING_WORKERS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
+    env = gunicorn_env(tmp_path, port, TWINNING_DATABASE_URL=cluster.url, TWINNING_WORKERS="2")
     log = (tmp_path / "gunicorn.log").open("w")
     process = None
     base = f"http://127.0.0.1:{port}"
@@ -139,13 +148,7 @@ def test_a_worker_started_while_the_database_is_away_does_not_stop_the_server(
         done = subprocess.run([TWINNING, "init"], env=env, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         cluster.stop("fast")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "service.wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_gunicorn(env, log)
         deadline = time.monotonic() + 60
         while True:  # the workers start without their database
             assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
@@ -164,12 +167,7 @@ def test_a_worker_started_while_the_database_is_away_does_not_stop_the_server(
             assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
             assert time.monotonic() < deadline, "not ready in 60 s after the database came back"
             time.sleep(0.3)
-        status, _, body = call(
-            base,
-            "POST",
-            "/api/v1/auth/tokens",
-            {"email": "admin@gunicorn.test", "password": ADMIN_PASSWORD},
-        )
+        status, body = admin_login(base)
         assert status == 201, body
         assert call(base, "GET", "/api/v1/themes", token=body["token"])[0] == 200
     finally:

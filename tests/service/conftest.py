@@ -177,12 +177,24 @@ def problem(response: TestResponse, status: int) -> dict[str, Any]:
     return body
 
 
+def other_process(backend: dict[str, Any], **overrides: Any) -> Flask:
+    """An application on the test's database, as one API process would run it."""
+    app = create_app(
+        {
+            **backend,
+            **FAST_HASHING,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": PASSWORD,
+            **overrides,
+        }
+    )
+    app.config["TESTING"] = True
+    return app
+
+
 @pytest.fixture
 def app(backend: dict[str, Any]) -> Iterator[Flask]:
-    flask_app = create_app(
-        {**backend, **FAST_HASHING, "admin_email": ADMIN_EMAIL, "admin_password": PASSWORD}
-    )
-    flask_app.config["TESTING"] = True
+    flask_app = other_process(backend)
     yield flask_app
     close_app(flask_app)
 
@@ -190,6 +202,27 @@ def app(backend: dict[str, Any]) -> Iterator[Flask]:
 @pytest.fixture
 def world(app: Flask) -> World:
     return World(app)
+
+
+@pytest.fixture
+def second(backend: dict[str, Any]) -> Iterator[Flask]:
+    """Another API process on the same database, with caches of its own."""
+    flask_app = other_process(backend)
+    yield flask_app
+    close_app(flask_app)
+
+
+@pytest.fixture
+def uncached(backend: dict[str, Any]) -> Iterator[Flask]:
+    """A process with the caches off: every read replays the store and reads the views."""
+    flask_app = other_process(backend, aggregate_cache=0)
+    yield flask_app
+    close_app(flask_app)
+
+
+def as_in(app: Flask, person: Client) -> Client:
+    """The same person (same token) talking to another process."""
+    return Client(app.test_client(), person.token, person.account)
 
 
 CSRF_INPUT = 'name="csrf_token" value="'

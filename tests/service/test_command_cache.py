@@ -5,7 +5,6 @@ applications on one database stand for two API processes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -16,26 +15,9 @@ from hypothesis import strategies as st
 
 from domain.errors import StaleVersion
 from service import readcache
-from service.app import close_app
 from service.credentials import token_digest
 from service.http import now, runtime
-from tests.service.conftest import Client, World, ok
-from tests.service.test_read_cache import as_in, other_process
-
-
-@pytest.fixture
-def second(backend: dict[str, Any]) -> Iterator[Flask]:
-    app = other_process(backend)
-    yield app
-    close_app(app)
-
-
-@pytest.fixture
-def uncached(backend: dict[str, Any]) -> Iterator[Flask]:
-    """A process with both caches off: every load replays the store."""
-    app = other_process(backend, aggregate_cache=0)
-    yield app
-    close_app(app)
+from tests.service.conftest import Client, World, as_in, ok
 
 
 class FastForwards:

@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -19,53 +18,19 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.app import close_app, create_app
+from service.app import close_app
 from service.http import runtime
 from service.readcache import CHECK_APPLICATION, _PostgresCheck
-from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
+from tests.conftest import PG_URL, drop_schema, require_postgres
 from tests.service.conftest import (
-    ADMIN_EMAIL,
-    PASSWORD,
     Client,
     World,
+    as_in,
     ok,
+    other_process,
     problem,
     proposal,
 )
-
-
-def other_process(backend: dict[str, Any], **overrides: Any) -> Flask:
-    app = create_app(
-        {
-            **backend,
-            **FAST_HASHING,
-            "admin_email": ADMIN_EMAIL,
-            "admin_password": PASSWORD,
-            **overrides,
-        }
-    )
-    app.config["TESTING"] = True
-    return app
-
-
-@pytest.fixture
-def second(backend: dict[str, Any]) -> Iterator[Flask]:
-    app = other_process(backend)
-    yield app
-    close_app(app)
-
-
-@pytest.fixture
-def uncached(backend: dict[str, Any]) -> Iterator[Flask]:
-    """A process with the cache off: every read goes to the store and the views."""
-    app = other_process(backend, aggregate_cache=0)
-    yield app
-    close_app(app)
-
-
-def as_in(app: Flask, person: Client) -> Client:
-    """The same person (same token) talking to another process."""
-    return Client(app.test_client(), person.token, person.account)
 
 
 def test_an_edit_recorded_by_another_process_is_read_at_once(
