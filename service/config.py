@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class ConfigError(Exception):
@@ -191,13 +191,20 @@ class Database:
         except ValueError:
             raise ConfigError("TWINNING_DATABASE_URL has an invalid port") from None
         dbname = unquote(parts.path.lstrip("/"))
-        if not parts.hostname or not dbname:
+        # A Unix socket's folder, as libpq takes it: percent-encoded in the host part
+        # (postgresql://%2Fvar%2Frun%2Fpostgresql/db) or as ?host= (postgresql:///db?host=/...).
+        netloc_host = parts.netloc.rpartition("@")[2]
+        if netloc_host.lower().startswith("%2f"):  # hostname would lower-case the folder
+            host = unquote(netloc_host.partition(":")[0])
+        else:
+            host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+        if not host or not dbname:
             raise ConfigError("TWINNING_DATABASE_URL needs a host and a database name")
         if schema and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
             raise ConfigError("TWINNING_DATABASE_SCHEMA must be a lower-case SQL identifier")
         return cls(
             "postgres",
-            host=parts.hostname,
+            host=host,
             port=port,
             user=unquote(parts.username or "postgres"),
             password=unquote(parts.password or ""),
@@ -251,13 +258,15 @@ class Database:
             return f"sqlite:///{self.views_path}"
         from sqlalchemy.engine import URL
 
+        socket = self.host.startswith("/")  # a Unix socket's folder goes in the query
         return URL.create(
             "postgresql+psycopg",
             username=self.user,
             password=self.password or None,
-            host=self.host,
+            host=None if socket else self.host,
             port=self.port,
             database=self.dbname,
+            query={"host": self.host, "port": str(self.port)} if socket else {},
         ).render_as_string(hide_password=False)
 
     def describe(self) -> str:

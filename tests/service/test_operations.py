@@ -5,17 +5,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import close_app, create_app
-from service.config import ConfigError, Settings
+from service.config import ConfigError, Database, Settings
 from service.observability import JsonFormatter
-from tests.conftest import FAST_HASHING
+from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, problem, proposal
 
 SCRAPER = "a-scraper-token-of-some-length"
@@ -225,6 +230,59 @@ def test_good_settings_are_taken() -> None:
     assert settings.max_overflow == 0 and settings.bind == "[::1]:9000"
     assert settings.cors_allowed() == ["*"]
     assert Settings.from_env(environ={"TWINNING_BIND": "unix:/run/twinning.sock"}).bind
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("postgresql://u@/db?host=/var/run/postgresql", "/var/run/postgresql", 5432),
+        ("postgresql://u@%2Fvar%2Frun%2FPostgreSQL:5433/db", "/var/run/PostgreSQL", 5433),
+        ("postgresql://u:p@DB.example:6000/db", "db.example", 6000),
+    ],
+)
+def test_postgres_is_reached_by_host_or_by_unix_socket(url: str, host: str, port: int) -> None:
+    database = Database.parse(url, Path("."))
+    assert (database.host, database.port, database.dbname, database.user) == (host, port, "db", "u")
+    engine_url = sa.engine.make_url(database.sqlalchemy_url())
+    if host.startswith("/"):  # the folder goes in the query, as SQLAlchemy and libpq take it
+        assert engine_url.host is None and engine_url.query["host"] == host
+    else:
+        assert (engine_url.host, engine_url.port) == (host, port)
+    assert database.eventsourcing_env(Settings())["TWINNING_POSTGRES_HOST"] == host
+
+
+@pytest.mark.postgres
+def test_the_service_runs_over_postgres_unix_socket() -> None:
+    require_postgres()
+    with psycopg.connect(PG_URL) as conn:
+        row = conn.execute("SHOW unix_socket_directories").fetchone()
+    assert row is not None and row[0], "this PostgreSQL listens on no Unix socket"
+    parts = urlsplit(PG_URL)
+    url = f"postgresql://{parts.username or 'postgres'}@/{parts.path.lstrip('/')}"
+    url += f"?host={row[0].split(',')[0].strip()}"
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    app = create_app(
+        {
+            "database_url": url,
+            "database_schema": schema,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": PASSWORD,
+            **FAST_HASHING,
+        }
+    )
+    try:
+        client = app.test_client()
+        login = client.post(
+            "/api/v1/auth/tokens", json={"email": ADMIN_EMAIL, "password": PASSWORD}
+        )
+        assert login.status_code == 201, login.json
+        me = client.get(
+            "/api/v1/users/me", headers={"Authorization": f"Bearer {login.json['token']}"}
+        )
+        assert me.status_code == 200 and me.json["email"] == ADMIN_EMAIL
+    finally:
+        close_app(app)
+        drop_schema(schema)
 
 
 def test_the_scraper_token_never_shows_in_settings() -> None:
