@@ -424,6 +424,7 @@ class _PostgresCheck:
             "application_name": CHECK_APPLICATION,  # how pg_stat_activity names them
         }
         self.connections = _PerThread(self._open)
+        self._loaders = threading.local()
         self._names: list[str] | None = None
 
         def table(schema: str | None, name: str) -> str:
@@ -488,9 +489,18 @@ class _PostgresCheck:
         names = self._names
         if names is None:
             names = self._names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
-        loader = Transformer(conn)
+        loader = self._loader(conn)
         loader.set_pgresult(result)
         return dict(zip(names, loader.load_row(0, tuple), strict=True))
+
+    def _loader(self, conn: Any) -> Transformer:
+        """The row loader of this thread's connection, kept with it (as a cursor keeps its
+        own): a new one per call builds a loader for each column again."""
+        local = self._loaders
+        if getattr(local, "conn", None) is not conn:
+            local.conn, local.loader = conn, Transformer(conn)
+        loader: Transformer = local.loader
+        return loader
 
     @retry((InterfaceError, OperationalError), max_attempts=3, wait=0.05)
     def changed(self, after: int, upto: int) -> list[Any]:
