@@ -43,8 +43,10 @@ REBUILD_BATCH = 20000
 # Without a NOTIFY, look anyway this often (a missed notification costs at most this).
 LISTEN_TIMEOUT = 2.0
 ANALYZE_AFTER = 20_000  # events applied in one catch-up
-# After a NOTIFY, wait this long for more before catching up: under a stream of commands a
-# projector wakes at most 1/COALESCE times a second, with batches instead of single events.
+# Catch-ups start at least this far apart: a NOTIFY that comes sooner after the last one
+# started waits out the rest, so that under a stream of commands a projector wakes at most
+# 1/COALESCE times a second, with batches instead of single events. One that comes later
+# (a lone command, or events queued during a catch-up that took longer) is taken at once.
 COALESCE = 0.02
 # A standby projector tries for the leases it lacks this often.
 LEASE_RETRY = 1.0
@@ -418,6 +420,7 @@ class PostgresListener:
         self.app = app
         self.channel = channel
         self.conn: Any = None
+        self.returned = 0.0  # when the last call returned (a catch-up started then)
 
     def _connect(self) -> None:
         import psycopg
@@ -437,14 +440,18 @@ class PostgresListener:
             for _ in self.conn.notifies(timeout=timeout, stop_after=1):
                 woken = True
             if woken:
-                # Let the commands of the next few milliseconds land too, then take every
+                # Let the commands of the rest of COALESCE land too, then take every
                 # notification queued meanwhile: one batch for all of them, not one each.
-                time.sleep(COALESCE)
+                pause = COALESCE - (time.monotonic() - self.returned)
+                if pause > 0:
+                    time.sleep(pause)
                 for _ in self.conn.notifies(timeout=0):
                     pass
         except Exception:  # the database went away: pause, reconnect on the next call
             self.close()
             time.sleep(timeout)
+        finally:
+            self.returned = time.monotonic()
 
     def close(self) -> None:
         if self.conn is not None:

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from domain.values import Caller, system_actor
-from projections.runner import LIVE, VIEW_BY_NAME, Projector
+from projections import runner
+from projections.runner import LIVE, VIEW_BY_NAME, PostgresListener, Projector
 from service.config import Settings
 from service.runtime import Runtime
 from tests.conftest import FAST_HASHING
@@ -145,6 +146,31 @@ def test_on_postgres_the_projector_is_woken_by_notify(rt: Runtime) -> None:
     finally:
         stop.set()
         follower.join()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_catch_ups_start_at_least_coalesce_apart_and_no_later(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NOTIFY soon after the last catch-up started waits out the rest of COALESCE; one
+    queued while a longer catch-up ran is taken at once (those events have waited)."""
+    listener = rt.projector._listener()
+    assert isinstance(listener, PostgresListener)
+    listener(0)  # connects and listens
+    pauses: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(runner.time, "sleep", lambda s: (pauses.append(s), real_sleep(s)))
+    try:
+        for started_ago, pausing in ((0.0, True), (5 * runner.COALESCE, False)):
+            rt.app.register_organisation(system_actor(), f"Notified {started_ago}", "other", "BE")
+            listener.returned = time.monotonic() - started_ago
+            pauses.clear()
+            listener(2.0)
+            assert bool(pauses) is pausing, (started_ago, pauses)
+            assert all(0 < pause <= runner.COALESCE for pause in pauses)
+    finally:
+        listener.close()
 
 
 def test_view_tables_of_an_earlier_release_gain_new_columns_and_lists_still_read(
