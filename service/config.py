@@ -186,18 +186,24 @@ class Database:
                 "TWINNING_DATABASE_URL must start with postgresql:// or sqlite:/// "
                 f"(got scheme {parts.scheme or 'none'!r})"
             )
+        # libpq's URL parameters ?host= and ?port= win over the authority, as in libpq.
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         try:
-            port = parts.port or 5432
+            port = int(query["port"]) if "port" in query else (parts.port or 5432)
         except ValueError:
-            raise ConfigError("TWINNING_DATABASE_URL has an invalid port") from None
+            port = 0
+        if not 0 < port < 65536:
+            raise ConfigError("TWINNING_DATABASE_URL has an invalid port")
         dbname = unquote(parts.path.lstrip("/"))
-        # A Unix socket's folder, as libpq takes it: percent-encoded in the host part
-        # (postgresql://%2Fvar%2Frun%2Fpostgresql/db) or as ?host= (postgresql:///db?host=/...).
+        # A Unix socket's folder, as libpq takes it: as ?host= (postgresql://u@/db?host=/...)
+        # or percent-encoded in the host part (postgresql://u@%2Fvar%2Frun%2Fpostgresql/db).
         netloc_host = parts.netloc.rpartition("@")[2]
-        if netloc_host.lower().startswith("%2f"):  # hostname would lower-case the folder
+        if "host" in query:
+            host = query["host"]
+        elif netloc_host.lower().startswith("%2f"):  # hostname would lower-case the folder
             host = unquote(netloc_host.partition(":")[0])
         else:
-            host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+            host = parts.hostname or ""
         if not host or not dbname:
             raise ConfigError("TWINNING_DATABASE_URL needs a host and a database name")
         if schema and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
