@@ -155,9 +155,12 @@ def test_catch_ups_start_at_least_coalesce_apart_and_no_later(
 ) -> None:
     """A NOTIFY soon after the last catch-up started waits out the rest of COALESCE; one
     queued while a longer catch-up ran is taken at once (those events have waited)."""
+    monkeypatch.setattr(runner, "COALESCE", 0.5)  # wide: a slow moment blurs neither case
     listener = rt.projector._listener()
     assert isinstance(listener, PostgresListener)
+    called = time.monotonic()
     listener(0)  # connects and listens
+    assert listener.returned >= called  # a catch-up starts now
     pauses: list[float] = []
     real_sleep = time.sleep
     monkeypatch.setattr(runner.time, "sleep", lambda s: (pauses.append(s), real_sleep(s)))
@@ -166,9 +169,15 @@ def test_catch_ups_start_at_least_coalesce_apart_and_no_later(
             rt.app.register_organisation(system_actor(), f"Notified {started_ago}", "other", "BE")
             listener.returned = time.monotonic() - started_ago
             pauses.clear()
+            called = time.monotonic()
             listener(2.0)
             assert bool(pauses) is pausing, (started_ago, pauses)
             assert all(0 < pause <= runner.COALESCE for pause in pauses)
+            assert listener.returned >= called
+        listener.conn.close()  # the database went away: the call fails, and still counts
+        called = time.monotonic()
+        listener(0.01)
+        assert listener.conn is None and listener.returned >= called
     finally:
         listener.close()
 
