@@ -272,7 +272,7 @@ class Database:
             host=None if socket else self.host,
             port=self.port,
             database=self.dbname,
-            query={"host": self.host, "port": str(self.port)} if socket else {},
+            query={"host": self.host} if socket else {},
         ).render_as_string(hide_password=False)
 
     def describe(self) -> str:

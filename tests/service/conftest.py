@@ -192,11 +192,16 @@ def other_process(backend: dict[str, Any], **overrides: Any) -> Flask:
     return app
 
 
-@pytest.fixture
-def app(backend: dict[str, Any]) -> Iterator[Flask]:
-    flask_app = other_process(backend)
+def serving(backend: dict[str, Any], **overrides: Any) -> Iterator[Flask]:
+    """`other_process` for a fixture: closed when the test ends."""
+    flask_app = other_process(backend, **overrides)
     yield flask_app
     close_app(flask_app)
+
+
+@pytest.fixture
+def app(backend: dict[str, Any]) -> Iterator[Flask]:
+    yield from serving(backend)
 
 
 @pytest.fixture
@@ -207,17 +212,13 @@ def world(app: Flask) -> World:
 @pytest.fixture
 def second(backend: dict[str, Any]) -> Iterator[Flask]:
     """Another API process on the same database, with caches of its own."""
-    flask_app = other_process(backend)
-    yield flask_app
-    close_app(flask_app)
+    yield from serving(backend)
 
 
 @pytest.fixture
 def uncached(backend: dict[str, Any]) -> Iterator[Flask]:
     """A process with the caches off: every read replays the store and reads the views."""
-    flask_app = other_process(backend, aggregate_cache=0)
-    yield flask_app
-    close_app(flask_app)
+    yield from serving(backend, aggregate_cache=0)
 
 
 def as_in(app: Flask, person: Client) -> Client:
