@@ -425,6 +425,22 @@ def test_amendments_from_outsiders_are_merged_against_their_base() -> None:
         initiative.reject_amendment(story.lead, amendment, "Too late.")
 
 
+def test_an_edit_overlapping_an_accepted_amendment_names_its_author() -> None:
+    story = Story()
+    initiative = story.initiative
+    base_version, base = initiative.version, story.base()
+    amendment = initiative.propose_amendment(
+        story.outsider, {"target_groups": ["pupils"]}, "Include schools.", base_version
+    )
+    initiative.accept_amendment(story.partner, amendment, base)
+    with pytest.raises(EditConflict) as caught:
+        initiative.edit(story.lead, {"target_groups": ["elders"]}, base, base_version)
+    [conflict] = caught.value.conflicts
+    # The text is the amendment author's; the partner who accepted it only decided.
+    assert conflict.changed_by == story.outsider.account_id
+    assert conflict.changed_in_version == initiative.version
+
+
 def test_an_amendment_overlapping_a_later_edit_conflicts() -> None:
     story = Story()
     initiative = story.initiative
