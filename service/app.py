@@ -6,7 +6,7 @@ from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any
 
-from flask import Flask, Response, current_app, redirect, request, send_from_directory
+from flask import Flask, Response, current_app, redirect, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -28,6 +28,7 @@ from service import (
     views,
 )
 from service.config import Settings
+from service.context import current_request
 from service.errors import ApiProblem
 from service.http import RUNTIME_KEY, close_reader, request_id, unfit
 
@@ -76,20 +77,21 @@ class TwinningApi(Api):  # type: ignore[misc]
 
 def _check_body() -> None:
     """415 for a body that is not JSON; 400 for JSON that cannot be parsed."""
-    if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.blueprint == "console":
+    req = current_request()
+    if req.method not in ("POST", "PUT", "PATCH", "DELETE") or req.blueprint == "console":
         return  # the console takes HTML forms (service.console.forms checks them)
-    has_body = (request.content_length or 0) > 0 or "chunked" in request.headers.get(
+    has_body = (req.content_length or 0) > 0 or "chunked" in req.headers.get(
         "Transfer-Encoding", ""
     ).lower()
     if not has_body:
         return
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    if req.content_length is not None and req.content_length > MAX_BODY:
         raise ApiProblem(413, "The request body is larger than 1 MiB.")
-    mimetype = request.mimetype or ""
+    mimetype = req.mimetype or ""
     if mimetype not in JSON_TYPES and not mimetype.endswith("+json"):
         raise ApiProblem(415, "Send the body as application/json.")
     try:
-        body = request.get_json(force=True)
+        body = req.get_json(force=True)
     except RecursionError:
         raise ApiProblem(400, "The JSON body is nested too deeply.") from None
     except BadRequest:
@@ -104,7 +106,7 @@ def _check_query() -> None:
     """The same rule for query parameters: 422 keyed by the parameter."""
     problems = {
         key: [problem]
-        for key, value in request.args.items(multi=True)
+        for key, value in current_request().args.items(multi=True)
         if (problem := unfit(value, key))
     }
     if problems:
@@ -114,7 +116,7 @@ def _check_query() -> None:
 def _database_gate() -> None:
     """503 at once while the database is known to be away (see service.availability)."""
     built = current_app.extensions.get(RUNTIME_KEY)
-    if built is None or request.endpoint == "health.Health":
+    if built is None or current_request().endpoint == "health.Health":
         return
     if not built.availability.available():
         raise ApiProblem(

@@ -16,6 +16,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import NotFound
 from domain.values import Caller
+from service.context import current_request, request_globals
 from service.credentials import IssuedToken, token_digest
 from service.errors import ApiProblem
 from service.http import (
@@ -100,19 +101,20 @@ class CurrentToken(MethodView):
 def authenticate() -> None:
     """Finds the caller from the bearer token; refuses non-public views without one."""
     request_id()
-    if request.method == "OPTIONS":
+    req, scope = current_request(), request_globals()
+    if req.method == "OPTIONS":
         return  # CORS preflight: answered with headers only, no data
     if scraper_token() is not None:
-        g.scraper = True
+        scope.scraper = True
         return
-    header = request.headers.get("Authorization")
+    header = req.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 200:
             raise ApiProblem(401, "Use the Bearer scheme: Authorization: Bearer <token>.")
-        g.caller = caller_for_token(token)
-        g.token = token
+        scope.caller = caller_for_token(token)
+        scope.token = token
         return
     if not _is_public():
         raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
@@ -123,9 +125,10 @@ def caller_for_token(token: str) -> Caller:
     nobody now."""
     cache = runtime().read_cache
     check = cache.check_token(token_digest(token), now())
-    g.head = check.head  # what this request's reads are at least as fresh as
-    g.list_position = check.list_position
-    g.fresh = check.fresh  # what the aggregate cache may rely on (readcache.CheckedRepository)
+    scope = request_globals()
+    scope.head = check.head  # what this request's reads are at least as fresh as
+    scope.list_position = check.list_position
+    scope.fresh = check.fresh  # what the aggregate cache may rely on (readcache.CheckedRepository)
     if check.account_id is None:
         raise ApiProblem(401, "The token is unknown, expired or revoked.")
     try:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import flask_smorest
 import sqlalchemy as sa
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app
 from flask.views import MethodView
 from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
@@ -22,6 +22,7 @@ from webargs.flaskparser import FlaskParser
 from domain.application import utcnow
 from domain.values import Caller
 from projections.view import iso as iso_utc
+from service.context import current_request, request_globals
 from service.errors import ApiProblem
 from service.observability import record_events
 from service.runtime import Runtime
@@ -53,17 +54,18 @@ def reader() -> sa.Connection:
 
     In autocommit mode, so no BEGIN or ROLLBACK travels to the server, and one checkout,
     so the pool's pre-ping runs once however many statements the request makes."""
-    conn: sa.Connection | None = g.get("_reader")
+    scope = request_globals()
+    conn: sa.Connection | None = scope.get("_reader")
     if conn is None:
         conn = runtime().reader.connect()
-        g._reader = conn
+        scope._reader = conn
     return conn
 
 
 def close_reader(_error: BaseException | None = None) -> None:
     """Returns the request's reader to the pool; one the database dropped is discarded
     (the response is already made: closing must not fail it)."""
-    conn: sa.Connection | None = g.pop("_reader", None)
+    conn: sa.Connection | None = request_globals().pop("_reader", None)
     if conn is None:
         return
     try:
@@ -98,7 +100,7 @@ class QueryMemoParser(FlaskParser):
     def parse(self, argmap: Any, req: Any = None, *, location: str | None = None, **kw: Any) -> Any:
         if location != "query" or not isinstance(argmap, Schema) or kw.get("validate"):
             return super().parse(argmap, req, location=location, **kw)
-        key = (id(argmap), kw.get("unknown"), request.query_string)
+        key = (id(argmap), kw.get("unknown"), current_request().query_string)
         hit = self._memo.get(key)
         if hit is None or hit[0] is not argmap:
             parsed = super().parse(argmap, req, location=location, **kw)
@@ -125,7 +127,7 @@ def public(view: type[MethodView]) -> type[MethodView]:
 
 
 def current_caller() -> Caller:
-    caller: Caller | None = g.get("caller")
+    caller: Caller | None = request_globals().get("caller")
     if caller is None:
         raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
     return caller
@@ -136,10 +138,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def request_id() -> str:
     """The request's id: the client's X-Request-Id when it is a fit one, else a new one."""
-    known: str | None = g.get("request_id")
+    scope = request_globals()
+    known: str | None = scope.get("request_id")
     if known is None:
-        given = request.headers.get("X-Request-Id", "")
-        known = g.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
+        given = current_request().headers.get("X-Request-Id", "")
+        known = scope.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
     return known
 
 
@@ -180,7 +183,7 @@ _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,12})"?\s*$')
 
 def if_match_version() -> int | None:
     """The version named by If-Match, None when the header is absent."""
-    raw = request.headers.get("If-Match")
+    raw = current_request().headers.get("If-Match")
     if raw is None:
         return None
     match = _ETAG.match(raw)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import Response, current_app, g, jsonify
+from flask import Response, current_app, jsonify
 from flask.views import MethodView
 
 from domain.application import Outcome
 from domain.initiative import Initiative
 from domain.values import Caller
 from projections import queries
+from service.context import request_globals
 from service.http import (
     Blueprint,
     current_caller,
@@ -169,7 +170,7 @@ class InitiativeById(MethodView):
             version, body = rt.read_cache.initiative_body(
                 initiative_id,
                 caller,
-                g.get("head"),
+                request_globals().get("head"),
                 lambda: rendered(app.initiative(initiative_id)),
             )
             response = current_app.response_class(body, mimetype="application/json")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g
 from flask.views import MethodView
 
 from domain.values import Role
+from service.context import current_request
 from service.errors import ApiProblem
 from service.http import Blueprint, current_caller, documents, runtime
 from service.observability import exposition
@@ -23,9 +24,10 @@ def is_metrics_token(token: str) -> bool:
 
 def scraper_token() -> str | None:
     """The bearer token of a request to /metrics when it is the scraper's."""
-    if request.endpoint != "metrics.Metrics":
+    req = current_request()
+    if req.endpoint != "metrics.Metrics":
         return None
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    scheme, _, token = req.headers.get("Authorization", "").strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and is_metrics_token(token) else None
 

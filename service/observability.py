@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context
 from gunicorn import glogging  # type: ignore[import-untyped]
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -31,6 +31,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from service.context import current_request, request_globals
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -117,7 +119,7 @@ def exposition(rt: Any) -> Response:
 
 # ---------------------------------------------------------------------------- requests
 def _started() -> None:
-    g.started = time.perf_counter()
+    request_globals().started = time.perf_counter()
 
 
 # The labelled children of the request metrics, by (method, route, status): asking the
@@ -140,11 +142,11 @@ def _request_series(method: str, endpoint: str, status: int, routed: bool) -> tu
 
 
 def _finished(response: Response) -> Response:
-    started = g.get("started")
+    started = request_globals().get("started")
     if started is None:
         return response
     elapsed = time.perf_counter() - started
-    req = request._get_current_object()  # type: ignore[attr-defined]
+    req = current_request()
     rule = req.url_rule
     endpoint = rule.rule if rule is not None else "unmatched"
     method = req.method

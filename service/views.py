@@ -9,13 +9,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app
 from flask.views import MethodView
 
 from domain.application import require_role
 from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
+from service.context import current_request, request_globals
 from service.errors import ApiProblem
 from service.http import Blueprint, current_caller, documents, public, reader, runtime
 from service.schemas import (
@@ -44,7 +45,7 @@ MIN_POSITION_PARAMETER = {
 
 def await_min_position() -> int | None:
     """Waits for the position X-Min-Position names, and returns it (None without one)."""
-    raw = request.headers.get("X-Min-Position")
+    raw = current_request().headers.get("X-Min-Position")
     if raw is None:
         return None
     raw = raw.strip()
@@ -95,7 +96,7 @@ def page_of(
 def list_position(minimum: int | None) -> int | None:
     """The list view's position this request observed, when it satisfies X-Min-Position
     (else None: the page is read after the wait, not taken from the cache)."""
-    position: int | None = g.get("list_position")
+    position: int | None = request_globals().get("list_position")
     if position is None or (minimum is not None and position < minimum):
         return None
     return position
