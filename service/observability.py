@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context
+from flask import Flask, Response, has_request_context
 from gunicorn import glogging  # type: ignore[import-untyped]
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -197,8 +197,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if has_request_context():
-            entry["request_id"] = g.get("request_id")
-            caller = g.get("caller")
+            scope = request_globals()
+            entry["request_id"] = scope.get("request_id")
+            caller = scope.get("caller")
             if caller is not None:
                 entry["actor"] = {
                     "account_id": caller.account_id,

@@ -42,7 +42,7 @@ from eventsourcing.application import (
 )
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.utils import retry
-from flask import g, has_request_context
+from flask import has_request_context
 from psycopg import errors, pq, sql
 from psycopg.adapt import Transformer
 
@@ -52,6 +52,7 @@ from domain.values import Caller
 from projections.tracking import tracking_table
 from service.availability import Availability
 from service.config import Database
+from service.context import request_globals
 from service.credentials import live_account, tokens
 
 # Past this many events since the last look, dropping everything is cheaper than reading
@@ -654,7 +655,7 @@ def _request_fresh(reads: ReadCache) -> tuple[int, int] | None:
     checked there."""
     if not has_request_context():
         return None
-    fresh: tuple[Any, int, int] | None = g.get("fresh")
+    fresh: tuple[Any, int, int] | None = request_globals().get("fresh")
     if fresh is None or fresh[0] is not reads:
         return None
     return fresh[1], fresh[2]
