@@ -7,8 +7,11 @@ commands of a lifecycle, through the whole Flask stack (test client, SQLite or P
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,46 @@ from service.http import RUNTIME_KEY
 PASSWORD = "profile password 2026"
 
 
+@contextlib.contextmanager
+def seeded_app(postgres: bool) -> Iterator[tuple[Any, str, str]]:
+    """The service's Flask app in this process (SQLite in a temporary folder, or a schema of
+    its own on PostgreSQL) with 200 initiatives projected: (app, an admin's token, the id of
+    an initiative on the list's first page). Everything is removed afterwards."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
+    settings: dict[str, Any] = {
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "admin_email": "profile@twinning.test",
+        "admin_password": PASSWORD,
+        "log_level": "WARNING",
+    }
+    if postgres:
+        settings |= {"database_url": PG_URL, "database_schema": schema}
+    else:
+        settings |= {"data_dir": folder, "database_url": ""}
+    app = create_app(settings)
+    try:
+        client = app.test_client()
+        token = client.post(
+            "/api/v1/auth/tokens", json={"email": "profile@twinning.test", "password": PASSWORD}
+        ).json["token"]
+        rt = app.extensions[RUNTIME_KEY]
+        leads, reviewer = network(rt)
+        add_initiatives(rt, 200, leads, reviewer)
+        rt.projector.catch_up()
+        page = client.get(
+            "/api/v1/initiatives?limit=50", headers={"Authorization": f"Bearer {token}"}
+        )
+        yield app, token, page.json["items"][0]["id"]
+    finally:
+        close_app(app)
+        shutil.rmtree(folder, ignore_errors=True)
+        if postgres:
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_requests")
     parser.add_argument("path", choices=["list", "one", "commands"])
@@ -33,40 +76,13 @@ def main() -> None:
         "--flat", action="store_true", help="time per function (total), not the call tree"
     )
     args = parser.parse_args()
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    folder = Path(tempfile.mkdtemp(prefix="twinning-bench-"))
-    settings: dict[str, Any] = {
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 1024,
-        "admin_email": "profile@twinning.test",
-        "admin_password": PASSWORD,
-        "log_level": "WARNING",
-    }
-    if args.postgres:
-        settings |= {"database_url": PG_URL, "database_schema": schema}
-    else:
-        settings |= {"data_dir": folder, "database_url": ""}
-    app = create_app(settings)
-    try:
-        profile(app, args)
-    finally:
-        close_app(app)
-        if args.postgres:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with seeded_app(args.postgres) as (app, token, first):
+        profile(app, token, first, args)
 
 
-def profile(app: Any, args: argparse.Namespace) -> None:
+def profile(app: Any, token: str, first: str, args: argparse.Namespace) -> None:
     client = app.test_client()
-    token = client.post(
-        "/api/v1/auth/tokens", json={"email": "profile@twinning.test", "password": PASSWORD}
-    ).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    rt = app.extensions[RUNTIME_KEY]
-    leads, reviewer = network(rt)
-    add_initiatives(rt, 200, leads, reviewer)
-    rt.projector.catch_up()
-    first = client.get("/api/v1/initiatives?limit=50", headers=headers).json["items"][0]["id"]
     if args.path == "commands":  # a partner proposes
         org = client.post(
             "/api/v1/organisations",
