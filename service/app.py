@@ -6,7 +6,7 @@ from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any
 
-from flask import Flask, Response, current_app, redirect, send_from_directory
+from flask import Flask, Response, redirect, send_from_directory
 from flask_cors import CORS
 from flask_smorest import Api
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -28,7 +28,7 @@ from service import (
     views,
 )
 from service.config import Settings
-from service.context import current_request
+from service.context import current_application, current_request
 from service.errors import ApiProblem
 from service.http import RUNTIME_KEY, close_reader, request_id, unfit
 
@@ -115,7 +115,7 @@ def _check_query() -> None:
 
 def _database_gate() -> None:
     """503 at once while the database is known to be away (see service.availability)."""
-    built = current_app.extensions.get(RUNTIME_KEY)
+    built = current_application().extensions.get(RUNTIME_KEY)
     if built is None or current_request().endpoint == "health.Health":
         return
     if not built.availability.available():

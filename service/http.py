@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import flask_smorest
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from flask.views import MethodView
 from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
@@ -22,7 +22,7 @@ from webargs.flaskparser import FlaskParser
 from domain.application import utcnow
 from domain.values import Caller
 from projections.view import iso as iso_utc
-from service.context import current_request, request_globals
+from service.context import current_application, current_request, request_globals
 from service.errors import ApiProblem
 from service.observability import record_events
 from service.runtime import Runtime
@@ -35,7 +35,7 @@ RUNTIME_KEY = "twinning.runtime"
 
 def runtime(app: Flask | None = None) -> Runtime:
     """This process's runtime, built on first use (after gunicorn has forked)."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_application()
     built = app.extensions.get(RUNTIME_KEY)
     if built is None:
         with _runtime_lock:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import Response, current_app, jsonify
+from flask import Response, jsonify
 from flask.views import MethodView
 
 from domain.application import Outcome
 from domain.initiative import Initiative
 from domain.values import Caller
 from projections import queries
-from service.context import request_globals
+from service.context import current_application, request_globals
 from service.http import (
     Blueprint,
     current_caller,
@@ -173,7 +173,7 @@ class InitiativeById(MethodView):
                 request_globals().get("head"),
                 lambda: rendered(app.initiative(initiative_id)),
             )
-            response = current_app.response_class(body, mimetype="application/json")
+            response = current_application().response_class(body, mimetype="application/json")
             response.headers["ETag"] = f'"{version}"'
             return response
         initiative = app.initiative(

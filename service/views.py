@@ -9,14 +9,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 
 from domain.application import require_role
 from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
-from service.context import current_request, request_globals
+from service.context import current_application, current_request, request_globals
 from service.errors import ApiProblem
 from service.http import Blueprint, current_caller, documents, public, reader, runtime
 from service.schemas import (
@@ -89,7 +88,7 @@ def page_of(
     except queries.BadCursor as error:
         raise ApiProblem(422, "Some fields are invalid.", errors={"cursor": [str(error)]}) from None
     if isinstance(body, str):
-        return current_app.response_class(body, mimetype="application/json")
+        return current_application().response_class(body, mimetype="application/json")
     return body
 
 
