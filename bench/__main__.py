@@ -58,6 +58,14 @@ def main() -> None:
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     console = Console()
+    if args.only in (None, "service") and not shutil.which("wrk"):
+        # Seen here: SQLite's list of 50 at 0.31 of hello-world with Python threads as the
+        # load, 0.63 with wrk, on the same machine within the hour (docs/PERFORMANCE.md).
+        console.print(
+            "[bold red]wrk is not installed:[/] the read benchmarks fall back to Python "
+            "threads, which spend more of the machine than the service on larger answers, so "
+            "their ratios do not compare with wrk's. Install Debian's wrk (`make bench` does)."
+        )
     rows: list[tuple[str, str]] = [
         ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         (

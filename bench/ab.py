@@ -2,13 +2,18 @@
 alternated (A B B A ...), so that a slow moment of the shared machine weighs on both.
 
     .venv/bin/python -m bench.ab --base HEAD~1 [--rounds 2] [--seconds 12] [--reads]
-                                 [--sqlite]
+                                 [--sqlite] [--base-settings K=V,...] [--settings K=V,...]
 
 Each round starts gunicorn (`deploy/gunicorn.conf.py`, 4 workers x 4 threads) from one tree,
 runs the 16-client command load of `bench.service_suite` against it (and, with `--reads`,
 wrk on one initiative and on the list, the projector keeping the views), and reads the API
 workers' CPU from `/proc` inside the load. The clients are always this tree's. The other
 revision is checked out in a temporary git worktree, removed at the end.
+
+`--base-settings` and `--settings` give each side service settings of its own, as
+`name=value` pairs for the `TWINNING_*` variables (both sides start from 4 workers x 4
+threads): with `--base HEAD` they compare two configurations of one revision, such as
+`--base-settings workers=4,threads=4 --settings workers=2,threads=8`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,17 @@ def start(tree: Path, env: dict[str, str], folder: Path) -> Gunicorn:
         config=tree / "deploy" / "gunicorn.conf.py",
         cwd=tree,
     )
+
+
+def settings(pairs: str) -> dict[str, str]:
+    """`workers=2,threads=8` as the environment it stands for (TWINNING_WORKERS=2, ...)."""
+    env: dict[str, str] = {}
+    for pair in filter(None, pairs.split(",")):
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise SystemExit(f"bench.ab: a setting is name=value, not {pair!r}")
+        env[f"TWINNING_{name.strip().upper()}"] = value.strip()
+    return env
 
 
 def admin_token(server: Gunicorn) -> str:
@@ -114,7 +130,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12, help="per measurement")
     parser.add_argument("--reads", action="store_true", help="wrk on one initiative and list")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument("--base-settings", default="", help="the base side's settings: k=v,...")
+    parser.add_argument("--settings", default="", help="this tree's settings: k=v,...")
     args = parser.parse_args()
+    side_env = {"base": settings(args.base_settings), "this": settings(args.settings)}
     folder = Path(tempfile.mkdtemp(prefix="twinning-ab-"))
     base_tree = folder / "base"
     subprocess.run(
@@ -147,7 +166,9 @@ def main() -> None:
                 ("base", "this", "this", "base") if n % 2 == 0 else ("this", "base", "base", "this")
             )
             for name in order:
-                server = start(base_tree if name == "base" else ROOT, env, folder)
+                server = start(
+                    base_tree if name == "base" else ROOT, {**env, **side_env[name]}, folder
+                )
                 try:
                     if args.reads:
                         one, listing = reads(server, args.seconds / 2)

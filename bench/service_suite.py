@@ -484,6 +484,17 @@ def commands(
 READ_CYCLES = 6
 
 
+def hello_server(env: dict[str, str], folder: Path) -> Gunicorn:
+    """The read yardsticks (`bench/hello.py`) under the service's gunicorn configuration."""
+    # The yardstick's workers use only the read check's connection per thread: no pools
+    # beyond the two connections its start-up needs, so that both servers stay within
+    # max_connections.
+    hello_env = {**env, "TWINNING_POOL_SIZE": "2", "TWINNING_MAX_OVERFLOW": "0"}
+    return Gunicorn(
+        hello_env, folder, app="bench.hello:app", ready_path="/hello", config=HELLO_CONFIG
+    )
+
+
 def reads(m: Measure, server: Gunicorn, env: dict[str, str], token: str, folder: Path) -> float:
     """The list (50 items) and a single initiative against hello-world: READ_CYCLES cycles of
     short rounds, the order reversed every other cycle; each ratio is the median of its
@@ -491,13 +502,7 @@ def reads(m: Measure, server: Gunicorn, env: dict[str, str], token: str, folder:
     page, _ = Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=50")
     assert len(page["items"]) == 50, "the read benchmark needs 50 initiatives"
     one = f"{server.base}/api/v1/initiatives/{page['items'][7]['id']}"
-    # The yardstick's workers use only the read check's connection per thread: no pools
-    # beyond the two connections its start-up needs, so that both servers stay within
-    # max_connections.
-    hello_env = {**env, "TWINNING_POOL_SIZE": "2", "TWINNING_MAX_OVERFLOW": "0"}
-    hello = Gunicorn(
-        hello_env, folder, app="bench.hello:app", ready_path="/hello", config=HELLO_CONFIG
-    )
+    hello = hello_server(env, folder)
     seconds = 4.0
     rates: dict[str, list[float]] = {"hello": [], "checked": [], "list": [], "one": []}
     try:
