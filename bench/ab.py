@@ -19,6 +19,7 @@ threads): with `--base HEAD` they compare two configurations of one revision, su
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -150,6 +151,7 @@ def main() -> None:
     twinning = str(Path(sys.executable).with_name("twinning"))
     projector = None
     figures: dict[str, list[float]] = defaultdict(list)
+    finished = False
     try:
         subprocess.run([twinning, "init"], env=env, check=True, capture_output=True)
         server = start(ROOT, env, folder)
@@ -188,6 +190,7 @@ def main() -> None:
                     f"{what}: {args.base} {base:,.2f}{unit}, this tree {this:,.2f}{unit}: "
                     f"{this / base:.3f}x"
                 )
+        finished = True
     finally:
         if projector is not None:
             projector.stop()
@@ -198,6 +201,10 @@ def main() -> None:
         if not args.sqlite:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        if finished:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            print(f"the servers' logs are kept in {folder}", file=sys.stderr)
 
 
 if __name__ == "__main__":
