@@ -15,7 +15,6 @@ is at most twice hello-world's (docs/PERFORMANCE.md, item 18).
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import subprocess
@@ -32,7 +31,15 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.__main__ import PG_URL
-from bench.processes import ADMIN, PASSWORD, Client, Gunicorn, Process, service_env
+from bench.processes import (
+    ADMIN,
+    PASSWORD,
+    Client,
+    Gunicorn,
+    Process,
+    cpu_times,
+    service_env,
+)
 from bench.service_suite import (
     CLIENTS,
     THREADS,
@@ -43,19 +50,16 @@ from bench.service_suite import (
     wrk_rate,
 )
 
-TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def cpu_times(pids: list[int]) -> tuple[float, float]:
+def total_cpu(pids: list[int]) -> tuple[float, float]:
     """User and system CPU seconds of these processes so far (the ones gone count nothing)."""
     user = system = 0.0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            one_user, one_system = cpu_times(pid)
         except OSError:
             continue
-        user += int(fields[11]) / TICKS
-        system += int(fields[12]) / TICKS
+        user, system = user + one_user, system + one_system
     return user, system
 
 
@@ -83,13 +87,13 @@ def measure(
 ) -> dict[str, float]:
     """Requests/s of one wrk round, and each side's CPU per request (us)."""
     before_database = database()
-    workers_before, database_before = cpu_times(workers), cpu_times(before_database)
+    workers_before, database_before = total_cpu(workers), total_cpu(before_database)
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     rate = wrk_rate(url, token, seconds)
     wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    workers_after = cpu_times(workers)
+    workers_after = total_cpu(workers)
     # Backends that started during the round count from zero.
-    database_after = cpu_times(sorted({*before_database, *database()}))
+    database_after = total_cpu(sorted({*before_database, *database()}))
     requests = rate * seconds
     wrk = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
     return {

@@ -129,10 +129,15 @@ class Gunicorn(Process):
 TICKS = os.sysconf("SC_CLK_TCK")  # the unit of the CPU times in /proc/<pid>/stat
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU time so far, in seconds (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
 def cpu_seconds(pid: int) -> float:
     """The process's CPU time so far, user and system (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return sum(cpu_times(pid))
 
 
 def rss_kib(pid: int) -> int:
