@@ -4,15 +4,16 @@ alternated (A B B A ...), so that a slow moment of the shared machine weighs on 
     .venv/bin/python -m bench.ab --base HEAD~1 [--rounds 2] [--seconds 12] [--reads]
                                  [--sqlite] [--base-settings K=V,...] [--settings K=V,...]
 
-Each round starts gunicorn (`deploy/gunicorn.conf.py`, 4 workers x 4 threads) from one tree,
-runs the 16-client command load of `bench.service_suite` against it (and, with `--reads`,
-wrk on one initiative and on the list, the projector keeping the views), and reads the API
-workers' CPU from `/proc` inside the load. The clients are always this tree's. The other
-revision is checked out in a temporary git worktree, removed at the end.
+Each round starts gunicorn (`deploy/gunicorn.conf.py`, the suite's workers and threads) from
+one tree, runs the 16-client command load of `bench.service_suite` against it (and, with
+`--reads`, wrk on one initiative and on the list, the projector keeping the views), and reads
+the API workers' CPU from `/proc` inside the load. The clients are always this tree's. The
+other revision is checked out in a temporary git worktree, removed at the end.
 
 `--base-settings` and `--settings` give each side service settings of its own, as
-`name=value` pairs for the `TWINNING_*` variables (both sides start from 4 workers x 4
-threads): with `--base HEAD` they compare two configurations of one revision, such as
+`name=value` pairs for the `TWINNING_*` variables (both sides start from the suite's
+configuration, `bench.service_suite.WORKERS` x `THREADS`): with `--base HEAD` they compare
+two configurations of one revision, such as
 `--base-settings workers=4,threads=4 --settings workers=2,threads=8`.
 """
 
@@ -43,7 +44,15 @@ from bench.processes import (
     cpu_seconds,
     service_env,
 )
-from bench.service_suite import CLIENTS, Team, make_team, run_clients, wrk_rate
+from bench.service_suite import (
+    CLIENTS,
+    THREADS,
+    WORKERS,
+    Team,
+    make_team,
+    run_clients,
+    wrk_rate,
+)
 
 
 def start(tree: Path, env: dict[str, str], folder: Path) -> Gunicorn:
@@ -147,7 +156,7 @@ def main() -> None:
         database = {"TWINNING_DATA_DIR": str(folder / "var"), "TWINNING_DATABASE_URL": ""}
     else:
         database = {"TWINNING_DATABASE_URL": PG_URL, "TWINNING_DATABASE_SCHEMA": schema}
-    env = service_env(database, workers="4", threads="4", log_level="WARNING")
+    env = service_env(database, workers=str(WORKERS), threads=str(THREADS), log_level="WARNING")
     twinning = str(Path(sys.executable).with_name("twinning"))
     projector = None
     figures: dict[str, list[float]] = defaultdict(list)

@@ -1,15 +1,16 @@
 """Where a read's CPU goes, machine-wide: hello-world, hello-world after the read check, one
 initiative and the list of 50, each under wrk (16 connections) against gunicorn with the
-service's configuration (4 workers x 4 threads), in alternating rounds. For each, the CPU per
-request of the gunicorn workers (user and system), of wrk, and of PostgreSQL's processes
-(the server's own, read from /proc: PostgreSQL must run on this machine), from the processes'
-CPU times before and after each round.
+suite's configuration (`bench.service_suite.WORKERS` x `THREADS`), in alternating rounds.
+For each, the CPU per request of the gunicorn workers (user and system), of wrk, and of
+PostgreSQL's processes (the server's own, read from /proc: PostgreSQL must run on this
+machine), from the processes' CPU times before and after each round.
 
 On a machine whose cores are all busy during the load, throughput is the cores divided by the
 total CPU a request costs there: a read reaches half of hello-world's throughput when its total
 is at most twice hello-world's (docs/PERFORMANCE.md, item 18).
 
     .venv/bin/python -m bench.cpu_split [--sqlite] [--rounds 2] [--seconds 6]
+                                        [--workers N] [--threads N]
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=6, help="per wrk round")
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn's, both servers")
+    parser.add_argument("--threads", type=int, default=THREADS, help="per worker, both servers")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("bench.cpu_split needs wrk (Debian's package; `make bench` installs it)")
@@ -121,7 +124,9 @@ def main() -> None:
     else:
         database = {"TWINNING_DATABASE_URL": PG_URL, "TWINNING_DATABASE_SCHEMA": schema}
         database_pids = postgres_processes()
-    env = service_env(database, workers=str(WORKERS), threads=str(THREADS), log_level="WARNING")
+    env = service_env(
+        database, workers=str(args.workers), threads=str(args.threads), log_level="WARNING"
+    )
     twinning = str(Path(sys.executable).with_name("twinning"))
     started: list[Process] = []
     figures: dict[str, list[dict[str, float]]] = defaultdict(list)
@@ -168,7 +173,8 @@ def main() -> None:
         if not args.sqlite:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    show(figures, "SQLite" if args.sqlite else "PostgreSQL", args.rounds)
+    label = f"{'SQLite' if args.sqlite else 'PostgreSQL'}, {args.workers} x {args.threads}"
+    show(figures, label, args.rounds)
 
 
 def show(figures: dict[str, list[dict[str, float]]], label: str, rounds: int) -> None:
@@ -179,7 +185,8 @@ def show(figures: dict[str, list[dict[str, float]]], label: str, rounds: int) ->
         title=f"CPU per request under wrk, {CLIENTS} connections ({label}; mean of {rounds} "
         "rounds; us)"
     )
-    for column in ("request", "req/s", "workers user", "workers system", "wrk", label, "total"):
+    database = label.split(",")[0]
+    for column in ("request", "req/s", "workers user", "workers system", "wrk", database, "total"):
         table.add_column(column, justify="left" if column == "request" else "right")
     table.add_column("total / hello-world's", justify="right")
     base = sum(mean("hello-world", k) for k in ("user", "system", "wrk", "database"))
