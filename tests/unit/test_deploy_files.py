@@ -134,7 +134,7 @@ def test_systemd_units_run_real_commands() -> None:
         assert "User=twinning" in text and "EnvironmentFile=" in text
 
 
-def test_gunicorn_takes_its_settings_from_the_environment() -> None:
+def test_gunicorn_takes_its_settings_from_the_environment(tmp_path: Path) -> None:
     code = (
         "import runpy, json; c = runpy.run_path('deploy/gunicorn.conf.py'); "
         "print(json.dumps([c['bind'], c['workers'], c['threads'], c['graceful_timeout'], "
@@ -146,6 +146,9 @@ def test_gunicorn_takes_its_settings_from_the_environment() -> None:
         "TWINNING_WORKERS": "4",
         "TWINNING_THREADS": "8",
         "TWINNING_GRACEFUL_TIMEOUT": "15",
+        # A metrics folder of the test's own: without one the configuration makes one in
+        # /tmp, which only the gunicorn master's exit would remove.
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
