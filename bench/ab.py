@@ -114,11 +114,12 @@ def commands(
     return len(records) / seconds, 1000 * (c1 - c0) / count if count else float("nan")
 
 
-def wait_for_the_list(server: Gunicorn, timeout: float = 120) -> None:
-    """Until the projector has put initiatives in the list view."""
+def wait_for_the_list(server: Gunicorn, count: int = 1, timeout: float = 120) -> None:
+    """Until the projector has put `count` initiatives in the list view."""
     token = admin_token(server)
     deadline = time.monotonic() + timeout
-    while not Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=1")[0]["items"]:
+    page = f"/api/v1/initiatives?limit={count}"
+    while len(Client(server.base, token).ok("GET", page)[0]["items"]) < count:
         if time.monotonic() > deadline:
             raise RuntimeError("the projector did not fill the list view")
         time.sleep(0.5)

@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -32,9 +31,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.__main__ import PG_URL
+from bench.ab import admin_token, wait_for_the_list
 from bench.processes import (
-    ADMIN,
-    PASSWORD,
     Client,
     Gunicorn,
     Process,
@@ -140,16 +138,9 @@ def main() -> None:
         lead = make_team(server.base, 1).pairs[0][0]
         for n in range(60):
             Client(server.base, lead.token).ok("POST", "/api/v1/initiatives", fields_of(n))
-        token = Client(server.base).ok(
-            "POST", "/api/v1/auth/tokens", {"email": ADMIN, "password": PASSWORD}
-        )[0]["token"]
-        reader = Client(server.base, token)
-        deadline = time.monotonic() + 120
-        while len(reader.ok("GET", "/api/v1/initiatives?limit=50")[0]["items"]) < 50:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the projector did not fill the list view")
-            time.sleep(0.3)
-        page = reader.ok("GET", "/api/v1/initiatives?limit=50")[0]
+        wait_for_the_list(server, 50)
+        token = admin_token(server)
+        page = Client(server.base, token).ok("GET", "/api/v1/initiatives?limit=50")[0]
         one = f"{server.base}/api/v1/initiatives/{page['items'][7]['id']}"
         cases = {
             "hello-world": (f"{hello.base}/hello", None, hello),
@@ -173,19 +164,20 @@ def main() -> None:
         if not args.sqlite:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    label = f"{'SQLite' if args.sqlite else 'PostgreSQL'}, {args.workers} x {args.threads}"
-    show(figures, label, args.rounds)
+    database_name = "SQLite" if args.sqlite else "PostgreSQL"
+    show(figures, database_name, f"{args.workers} x {args.threads}", args.rounds)
 
 
-def show(figures: dict[str, list[dict[str, float]]], label: str, rounds: int) -> None:
+def show(
+    figures: dict[str, list[dict[str, float]]], database: str, configuration: str, rounds: int
+) -> None:
     def mean(name: str, key: str) -> float:
         return sum(f[key] for f in figures[name]) / len(figures[name])
 
     table = Table(
-        title=f"CPU per request under wrk, {CLIENTS} connections ({label}; mean of {rounds} "
-        "rounds; us)"
+        title=f"CPU per request under wrk, {CLIENTS} connections ({database}, {configuration}; "
+        f"mean of {rounds} rounds; us)"
     )
-    database = label.split(",")[0]
     for column in ("request", "req/s", "workers user", "workers system", "wrk", database, "total"):
         table.add_column(column, justify="left" if column == "request" else "right")
     table.add_column("total / hello-world's", justify="right")
