@@ -71,6 +71,9 @@ class Settings:
     argon2_memory_kib: int = 65536
     projection_batch: int = 2000
     pool_size: int = 5
+    # SQLite's heap in each process (its soft heap limit, MiB): the page caches of all the
+    # process's connections share it; 0: no limit (each connection then keeps up to 2 MB of pages).
+    sqlite_heap_mib: int = field(default=16, metadata={"least": 0})
     max_overflow: int = field(default=10, metadata={"least": 0})
     log_level: str = "INFO"
     log_format: str = "json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -32,12 +32,21 @@ PLATFORM_ORGANISATION = "Platform administration"
 PLATFORM_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "/twinning/organisations/platform")
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(heap_mib: int) -> Callable[[object, ConnectionPoolEntry], None]:
+    """The views' connections' settings. The heap limit is the process's, over every SQLite
+    connection it has (the event store's and the read checks' too): without it each
+    connection keeps up to 2 MB of pages, and a worker's threads times its pools' connections
+    add up to tens of MB once the data outgrows them (docs/PERFORMANCE.md, item 20)."""
+
+    def apply(dbapi_connection: object, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA soft_heap_limit={heap_mib * 1024 * 1024}")
+        cursor.close()
+
+    return apply
 
 
 def make_engine(database: Database, settings: Settings) -> sa.Engine:
@@ -47,7 +56,7 @@ def make_engine(database: Database, settings: Settings) -> sa.Engine:
         engine = sa.create_engine(
             database.sqlalchemy_url(), connect_args={"check_same_thread": False, "timeout": 30}
         )
-        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        sa_event.listen(engine, "connect", _sqlite_pragmas(settings.sqlite_heap_mib))
         return engine
     connect_args = {"connect_timeout": 5}
     if database.schema:

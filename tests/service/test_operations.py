@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import close_app, create_app
 from service.config import ConfigError, Database, Settings
+from service.http import runtime
 from service.observability import JsonFormatter
 from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, problem, proposal
@@ -197,6 +200,7 @@ def test_login_limits_use_the_forwarded_client_address(ops_app: Flask) -> None:
         ),
         ({"TWINNING_WORKERS": "0"}, "TWINNING_WORKERS='0' must be at least 1"),
         ({"TWINNING_THREADS": "many"}, "not a whole number"),
+        ({"TWINNING_SQLITE_HEAP_MIB": "-1"}, "TWINNING_SQLITE_HEAP_MIB='-1' must be at least 0"),
         ({"TWINNING_LOG_FORMAT": "xml"}, "must be json or text"),
         ({"TWINNING_CORS_ORIGINS": "https://ok.eu,ftp://x"}, "'ftp://x' is not an origin"),
         ({"TWINNING_CORS_ORIGINS": "https://ok.eu/path"}, "no path"),
@@ -301,6 +305,32 @@ def test_the_service_runs_over_postgres_unix_socket() -> None:
     finally:
         close_app(app)
         drop_schema(schema)
+
+
+@pytest.mark.parametrize("mib", [3, 0])
+def test_an_sqlite_process_shares_one_heap_limit_between_its_connections(
+    tmp_path: Path, mib: int
+) -> None:
+    """TWINNING_SQLITE_HEAP_MIB becomes the process's SQLite soft heap limit, which bounds the
+    page caches of all its connections together (views, event store, read checks); 0 lifts
+    it."""
+
+    def limit() -> int:
+        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            return int(conn.execute("PRAGMA soft_heap_limit").fetchone()[0])
+
+    before = limit()
+    app = create_app(
+        {"data_dir": tmp_path / "var", "database_url": "", "sqlite_heap_mib": mib, **FAST_HASHING}
+    )
+    try:
+        runtime(app)  # as a worker opens the database when it starts
+        assert limit() == mib * 1024 * 1024
+        assert Settings.from_env(environ={}).sqlite_heap_mib == 16
+    finally:
+        close_app(app)
+        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            conn.execute(f"PRAGMA soft_heap_limit={before}")
 
 
 def test_the_scraper_token_never_shows_in_settings() -> None:
