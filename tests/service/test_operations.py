@@ -315,11 +315,14 @@ def test_an_sqlite_process_shares_one_heap_limit_between_its_connections(
     page caches of all its connections together (views, event store, read checks); 0 lifts
     it."""
 
-    def limit() -> int:
+    def limit(set_to: int | None = None) -> int:
         with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            if set_to is not None:
+                conn.execute(f"PRAGMA soft_heap_limit={set_to}")
             return int(conn.execute("PRAGMA soft_heap_limit").fetchone()[0])
 
     before = limit()
+    limit(5 * 1024 * 1024)  # neither value: the process must set its own
     app = create_app(
         {"data_dir": tmp_path / "var", "database_url": "", "sqlite_heap_mib": mib, **FAST_HASHING}
     )
@@ -329,8 +332,7 @@ def test_an_sqlite_process_shares_one_heap_limit_between_its_connections(
         assert Settings.from_env(environ={}).sqlite_heap_mib == 16
     finally:
         close_app(app)
-        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
-            conn.execute(f"PRAGMA soft_heap_limit={before}")
+        limit(before)
 
 
 def test_the_scraper_token_never_shows_in_settings() -> None:
