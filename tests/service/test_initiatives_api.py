@@ -332,15 +332,36 @@ def test_as_of_returns_the_initiative_as_it_was(world: World) -> None:
     between = datetime.now(UTC)
     time.sleep(0.01)
     ok(lead.patch(path_of(body), {"expected_participants": 99, "base_version": 1}))
+    ok(lead.post(f"{path_of(body)}/co-design", version=2))
     at = between.isoformat().replace("+00:00", "Z")
     old = ok(lead.get(path_of(body), query_string={"as_of": at}))
     assert old["version"] == 1 and old["expected_participants"] == 0
+    assert old["state"] == "proposal" and old["allowed_actions"] == []
     before = (between - timedelta(days=1)).isoformat()
     problem(lead.get(path_of(body), query_string={"as_of": before}), 404)
     problem(lead.get(path_of(body), query_string={"as_of": "yesterday"}), 422)
     problem(lead.get(path_of(body), query_string={"version": 5}), 404)
     problem(lead.get(path_of(body), query_string={"version": 0}), 422)
-    assert ok(lead.get(path_of(body), query_string={"version": 2}))["allowed_actions"]
+    # A past version is read only: nothing can be done to it, whatever its state allowed.
+    response = lead.get(path_of(body), query_string={"version": 2})
+    past = ok(response)
+    assert response.headers["ETag"] == '"2"'
+    assert past["version"] == 2 and past["state"] == "proposal"
+    assert past["expected_participants"] == 99 and past["allowed_actions"] == []
+    # The current version named by number is the initiative now, with what the lead may do.
+    now = ok(lead.get(path_of(body), query_string={"version": 3}))
+    assert now["state"] == "co_design" and now["expected_participants"] == 99
+    assert now["allowed_actions"] == [
+        "edit",
+        "invite_partner",
+        "remove_partner",
+        "propose_amendment",
+        "accept_amendment",
+        "reject_amendment",
+        "submit",
+        "withdraw",
+    ]
+    assert now["allowed_actions"] == ok(lead.get(path_of(body)))["allowed_actions"]
 
 
 def test_snapshots_do_not_change_what_is_read(world: World) -> None:

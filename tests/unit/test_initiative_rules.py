@@ -159,6 +159,20 @@ def test_an_edit_that_resends_an_unchanged_field_keeps_the_newer_value() -> None
     assert initiative.fields["title"]["en"] == "Green"
 
 
+def test_two_co_edits_setting_a_field_to_the_same_value_do_not_conflict() -> None:
+    story = Story()
+    initiative = story.initiative
+    base_version, base = initiative.version, story.base()
+    initiative.edit(story.lead, {"countries": ["FR", "DE"]}, base, base_version)
+    # Both made the same change: nothing to choose between, so the merge keeps it.
+    assert initiative.merge({"countries": ["FR", "DE"]}, base, base_version) == {}
+    initiative.edit(
+        story.partner, {"countries": ["FR", "DE"], "target_groups": ["mayors"]}, base, base_version
+    )
+    assert initiative.fields["countries"] == ["FR", "DE"]
+    assert initiative.fields["target_groups"] == ["mayors"]
+
+
 def test_outsiders_and_invited_partners_cannot_edit() -> None:
     story = Story()
     for caller in (story.outsider, story.invited, story.reviewer):
