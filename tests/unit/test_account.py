@@ -1,11 +1,19 @@
-"""Accounts: the cheap copy the repository's cache hands out is a full copy."""
+"""Accounts and organisations on their own: what registration accepts, what each command
+refuses and with which words, and that the cheap copy the cache hands out is a full copy."""
 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
-from domain.account import Account
-from domain.values import system_actor
+import pytest
+
+from domain.account import NAME_MAX, Account, EmailIndex, account_errors, normalise_email
+from domain.errors import InvalidFields, StateConflict
+from domain.organisation import Organisation, organisation_errors
+from domain.values import Role, system_actor
+
+ROLES_PROBLEM = "Each role must be one of partner, reviewer, auditor, admin."
 
 
 def test_a_copied_account_changes_alone() -> None:
@@ -21,3 +29,135 @@ def test_a_copied_account_changes_alone() -> None:
     again = copy.deepcopy(original)
     again.revoke("partner", system_actor())
     assert original.roles == ["partner"] and again.roles == []
+
+
+def test_an_account_is_registered_with_a_normalised_email_and_sorted_roles() -> None:
+    account = Account.register(
+        "  Ana@Example.ORG ",
+        "  Ana  ",
+        "org-1",
+        ["reviewer", "partner", "reviewer"],
+        system_actor(),
+    )
+    assert account.email == "ana@example.org"
+    assert account.name == "Ana"
+    assert account.organisation_id == "org-1"
+    assert account.roles == ["partner", "reviewer"]
+    assert account.active is True
+    caller = account.caller("req-9")
+    assert caller.account_id == str(account.id) and caller.organisation_id == "org-1"
+    assert caller.roles == frozenset({"partner", "reviewer"}) and caller.request_id == "req-9"
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "roles", "expected"),
+    [
+        ("a@b.eu", "A", [], {}),
+        ("a@b.eu", "A", ["admin", "auditor"], {}),
+        ("a" * 64 + "@b.eu", "A", [], {}),
+        ("a@" + "b" * 249 + ".eu", "A", [], {}),  # 254 characters
+        ("a" * 65 + "@b.eu", "A", [], {"email": ["Not a valid email address."]}),
+        ("a@" + "b" * 250 + ".eu", "A", [], {"email": ["Not a valid email address."]}),
+        ("a@b", "A", [], {"email": ["Not a valid email address."]}),
+        ("a b@c.eu", "A", [], {"email": ["Not a valid email address."]}),
+        ("a@@b.eu", "A", [], {"email": ["Not a valid email address."]}),
+        (None, "A", [], {"email": ["Not a valid email address."]}),
+        ("a@b.eu", " ", [], {"name": ["Must not be empty."]}),
+        ("a@b.eu", None, [], {"name": ["Must not be empty."]}),
+        ("a@b.eu", "x" * NAME_MAX, [], {}),
+        ("a@b.eu", "x" * (NAME_MAX + 1), [], {"name": ["At most 200 characters."]}),
+        ("a@b.eu", "A", ["owner"], {"roles": [ROLES_PROBLEM]}),
+        ("a@b.eu", "A", "partner", {"roles": [ROLES_PROBLEM]}),
+        (
+            "nope",
+            "",
+            ["x"],
+            {
+                "email": ["Not a valid email address."],
+                "name": ["Must not be empty."],
+                "roles": [ROLES_PROBLEM],
+            },
+        ),
+    ],
+)
+def test_registration_names_each_invalid_field(
+    email: Any, name: Any, roles: Any, expected: dict[str, list[str]]
+) -> None:
+    assert account_errors(email, name, roles) == expected
+    if expected:
+        with pytest.raises(InvalidFields) as refused:
+            Account.register(email, name, "org", roles, system_actor())
+        assert refused.value.errors == expected
+
+
+def test_each_account_command_refuses_what_would_change_nothing() -> None:
+    account = Account.register("a@b.eu", "A", "org", ["partner"], system_actor())
+    with pytest.raises(InvalidFields) as unknown:
+        account.grant("owner", system_actor())
+    assert unknown.value.errors == {"role": ["Must be one of partner, reviewer, auditor, admin."]}
+    with pytest.raises(StateConflict, match=r"^The account already holds the partner role\.$"):
+        account.grant("partner", system_actor())
+    with pytest.raises(StateConflict, match=r"^The account does not hold the admin role\.$"):
+        account.revoke("admin", system_actor())
+    account.grant("admin", system_actor())
+    assert account.roles == ["admin", "partner"]
+    account.revoke("partner", system_actor())
+    assert account.roles == ["admin"]
+    account.deactivate(system_actor())
+    with pytest.raises(StateConflict, match=r"^The account is already deactivated\.$"):
+        account.deactivate(system_actor())
+    assert account.version == 4
+
+
+def test_an_email_is_claimed_under_one_id_whatever_its_case() -> None:
+    assert normalise_email(" A@B.EU ") == "a@b.eu"
+    assert EmailIndex.id_for("A@B.eu") == EmailIndex.id_for(" a@b.EU")
+    assert EmailIndex.id_for("a@b.eu") != EmailIndex.id_for("b@b.eu")
+    account = Account.register("a@b.eu", "A", "org", ["partner"], system_actor())
+    claim = EmailIndex.claim("A@B.EU", account.id)
+    assert claim.id == EmailIndex.id_for("a@b.eu") and claim.account_id == account.id
+
+
+def test_an_organisation_is_registered_with_its_name_trimmed() -> None:
+    organisation = Organisation.register(" Bologna ", "local_authority", "IT", system_actor())
+    assert (organisation.name, organisation.type, organisation.country) == (
+        "Bologna",
+        "local_authority",
+        "IT",
+    )
+    other = Organisation.register("Kosovo CSO", "civil_society", "XK", system_actor(), id=None)
+    assert other.country == "XK" and other.id != organisation.id
+    fixed = Organisation.register("Demo", "other", "FR", system_actor(), id=organisation.id)
+    assert fixed.id == organisation.id and fixed.name == "Demo"
+
+
+TYPES_PROBLEM = (
+    "Must be one of local_authority, national_association, civil_society, "
+    "local_democracy_agency, other."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "type_", "country", "expected"),
+    [
+        ("x" * 300, "other", "FR", {}),
+        ("x" * 301, "other", "FR", {"name": ["At most 300 characters."]}),
+        ("  ", "other", "FR", {"name": ["Must not be empty."]}),
+        (None, "other", "FR", {"name": ["Must not be empty."]}),
+        ("A", "town", "FR", {"type": [TYPES_PROBLEM]}),
+        ("A", "other", "FRA", {"country": ["Must be an ISO 3166-1 alpha-2 country code (or XK)."]}),
+        ("A", "other", "fr", {"country": ["Must be an ISO 3166-1 alpha-2 country code (or XK)."]}),
+    ],
+)
+def test_an_organisation_needs_a_name_a_known_type_and_a_country(
+    name: Any, type_: Any, country: Any, expected: dict[str, list[str]]
+) -> None:
+    assert organisation_errors(name, type_, country) == expected
+    if expected:
+        with pytest.raises(InvalidFields) as refused:
+            Organisation.register(name, type_, country, system_actor())
+        assert refused.value.errors == expected
+
+
+def test_roles_are_the_four_the_contract_names() -> None:
+    assert [role.value for role in Role] == ["partner", "reviewer", "auditor", "admin"]
