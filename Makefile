@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test soak lint typecheck bench clean install translations screenshots
+.PHONY: run test soak lint typecheck bench clean install translations screenshots mutate
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
@@ -27,6 +27,11 @@ test: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak $(PYTEST_ARGS)
 
+# Mutation testing of the domain and the read-side rules (about 30 minutes; not part of
+# `make test`): writes docs/MUTATION.md. MUTANTS='domain.initiative.*' reruns only those.
+mutate: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTANTS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -43,7 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis mutants
 
 # The console's interface text: extract it, update the catalogues, compile them (the compiled
 # .mo files are committed, so `make run` needs no build step).

@@ -87,3 +87,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         table = reliability.write(_failed, _ran)
         if table:
             print("\nReliability summary\n" + table)
+
+
+# ------------------------------------------------------------ mutation testing
+# `make mutate` runs each mutant against the tests that reach it, stopping at the first
+# failure: the cheapest layers go first so that most mutants cost milliseconds.
+LAYERS = ("tests/unit/", "tests/application/", "tests/projections/", "tests/service/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("MUTATION_TESTING"):
+        return
+
+    def layer(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next((i for i, prefix in enumerate(LAYERS) if path.startswith(prefix)), len(LAYERS))
+
+    items.sort(key=layer)  # stable: each layer keeps its own order
