@@ -4,6 +4,7 @@ an account command records as its actor, and what a moment in time names."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -11,8 +12,16 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.account import Account
-from domain.application import Twinning
-from domain.errors import NotFound, NotPermitted, StaleVersion
+from domain.application import Twinning, require_role
+from domain.errors import (
+    DuplicateEmail,
+    InvalidFields,
+    NotFound,
+    NotPermitted,
+    PreconditionRequired,
+    RequirementsNotMet,
+    StaleVersion,
+)
 from domain.initiative import Initiative
 from domain.values import Caller, Role, State, system_actor
 from service.config import Database, Settings
@@ -148,3 +157,243 @@ def test_an_unknown_or_other_aggregate_is_not_an_initiative(
         app.initiative(org.aggregate.id)
     assert refused.value.detail == f"No initiative with id {org.aggregate.id}."
     assert isinstance(app.propose(LEAD, FIELDS).aggregate, Initiative)
+
+
+# ------------------------------------------------------------ every command, on a store
+class Network:
+    """Organisations and people of a small network, registered in one application."""
+
+    def __init__(self, app: Twinning) -> None:
+        self.app = app
+
+        def org(name: str, country: str) -> str:
+            return str(
+                app.register_organisation(
+                    system_actor(), name, "civil_society", country
+                ).aggregate.id
+            )
+
+        self.lead_org, self.partner_org, self.near_org = (
+            org("L", "IT"),
+            org("P", "RS"),
+            org("N", "IT"),
+        )
+        self.lead = Caller("lead", self.lead_org, frozenset({"partner"}))
+        self.partner = Caller("partner", self.partner_org, frozenset({"partner"}))
+        self.near = Caller("near", self.near_org, frozenset({"partner"}))
+        self.reviewer = Caller("reviewer", str(uuid4()), frozenset({"reviewer"}))
+        self.second = Caller("second", str(uuid4()), frozenset({"reviewer"}))
+
+    def proposed(self, **fields: Any) -> UUID:
+        return self.app.propose(self.lead, {**FIELDS, **fields}).aggregate.id
+
+    def in_co_design(self, partner: Caller | None = None, **fields: Any) -> UUID:
+        partner = partner or self.partner
+        app, initiative_id = self.app, self.proposed(**fields)
+        app.invite_partner(initiative_id, 1, self.lead, UUID(partner.organisation_id))
+        app.join(initiative_id, 2, partner, UUID(partner.organisation_id))
+        app.start_co_design(initiative_id, 3, self.lead)
+        return initiative_id
+
+
+@pytest.fixture
+def net(apps: tuple[Twinning, Twinning]) -> Network:
+    return Network(apps[0])
+
+
+def test_a_command_without_the_version_read_or_with_an_old_one_is_refused(net: Network) -> None:
+    app, initiative_id = net.app, net.proposed()
+    with pytest.raises(PreconditionRequired) as missing:
+        app.start_co_design(initiative_id, None, net.lead)
+    assert missing.value.detail == (
+        'This command needs the version you read: send If-Match: "<version>".'
+    )
+    app.start_co_design(initiative_id, 1, net.lead)
+    with pytest.raises(StaleVersion) as stale:
+        app.withdraw(initiative_id, 1, net.lead, "Stop.")
+    assert stale.value.detail == "You read version 1; the initiative is at version 2."
+    assert stale.value.current_version == 2
+    with pytest.raises(NotFound):
+        app.withdraw(uuid4(), 1, net.lead, "Stop.")
+
+
+def test_partners_are_invited_join_and_leave_through_the_application(net: Network) -> None:
+    app, initiative_id = net.app, net.proposed()
+    with pytest.raises(InvalidFields) as unknown:
+        app.invite_partner(initiative_id, 1, net.lead, uuid4())
+    assert unknown.value.errors == {"organisation_id": ["No such organisation."]}
+    outcome = app.invite_partner(initiative_id, 1, net.lead, UUID(net.partner_org))
+    assert outcome.aggregate.partners == {net.partner_org: "invited"}
+    assert outcome.position == app.recorder.max_notification_id()
+    app.join(initiative_id, 2, net.partner, UUID(net.partner_org))
+    left = app.remove_partner(initiative_id, 3, net.partner, UUID(net.partner_org))
+    assert left.aggregate.partners == {} and left.aggregate.version == 4
+
+
+def test_an_edit_needs_a_base_version_of_this_initiative(net: Network) -> None:
+    app, initiative_id = net.app, net.proposed()
+    with pytest.raises(PreconditionRequired) as missing:
+        app.edit(initiative_id, net.lead, {"expected_participants": 5}, None)
+    assert missing.value.detail == (
+        'Name the version you edited: "base_version" in the body or If-Match.'
+    )
+    for wrong in (0, 2):
+        with pytest.raises(InvalidFields) as refused:
+            app.edit(initiative_id, net.lead, {"expected_participants": 5}, wrong)
+        assert refused.value.errors == {
+            "base_version": ["Must be a version of this initiative (1 to 1)."]
+        }
+    # If-Match alone names the base version.
+    edited = app.edit(initiative_id, net.lead, {"expected_participants": 5}, None, 1)
+    assert edited.aggregate.fields["expected_participants"] == 5
+
+
+def test_an_edit_on_an_old_version_is_merged_with_what_came_since(net: Network) -> None:
+    app, initiative_id = net.app, net.proposed()
+    app.edit(initiative_id, net.lead, {"expected_participants": 5}, 1)
+    merged = app.edit(initiative_id, net.lead, {"themes": ["youth", "sport"]}, 1)
+    assert merged.aggregate.fields["expected_participants"] == 5
+    assert merged.aggregate.fields["themes"] == ["youth", "sport"]
+    with pytest.raises(StaleVersion) as stale:  # If-Match must still be the current version
+        app.edit(initiative_id, net.lead, {"countries": ["FR"]}, 1, 2)
+    assert stale.value.detail == "You read version 2; the initiative is at version 3."
+
+
+def test_a_merged_edit_that_loses_a_race_is_merged_again(
+    apps: tuple[Twinning, Twinning], net: Network
+) -> None:
+    one, two = apps
+    initiative_id = net.proposed()
+    assert one.initiative(initiative_id).version == 1  # cached: the race is now certain
+    two.edit(initiative_id, net.lead, {"expected_participants": 7}, 1)
+    merged = one.edit(initiative_id, net.lead, {"countries": ["IT", "FR"]}, 1)
+    assert merged.aggregate.version == 3
+    assert merged.aggregate.fields["expected_participants"] == 7
+    assert merged.aggregate.fields["countries"] == ["IT", "FR"]
+    two.edit(initiative_id, net.lead, {"expected_participants": 8}, 2)  # two saw version 2
+    with pytest.raises(StaleVersion) as stale:  # with If-Match, losing the race is final
+        one.edit(initiative_id, net.lead, {"themes": ["sport"]}, 3, 3)
+    assert stale.value.detail == "The initiative changed while your command was being recorded."
+    assert stale.value.current_version == 4
+
+
+def test_amendments_are_proposed_accepted_and_rejected_against_their_base(
+    net: Network,
+) -> None:
+    app, initiative_id = net.app, net.in_co_design()
+    with pytest.raises(PreconditionRequired) as missing:
+        app.propose_amendment(initiative_id, net.near, {"countries": ["FR"]}, "Why.", None)
+    assert missing.value.detail == (
+        'Name the version you amend: "base_version" in the body or If-Match.'
+    )
+    outcome, first = app.propose_amendment(
+        initiative_id, net.near, {"countries": ["IT", "FR"]}, "Wider.", 4
+    )
+    assert [a["id"] for a in outcome.aggregate.amendments] == [first]
+    _, second = app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", 5)
+    _, third = app.propose_amendment(
+        initiative_id, net.near, {"themes": ["sport"]}, "Why.", None, 6
+    )
+    app.edit(initiative_id, net.lead, {"expected_participants": 9}, 7)
+    with pytest.raises(PreconditionRequired) as unnamed:
+        app.accept_amendment(initiative_id, first, net.lead, None)
+    assert unnamed.value.detail == (
+        'Name the version you read: "base_version" in the body or If-Match.'
+    )
+    with pytest.raises(InvalidFields) as wrong:
+        app.accept_amendment(initiative_id, first, net.lead, 9)
+    assert wrong.value.errors == {
+        "base_version": ["Must be a version of this initiative (1 to 8)."]
+    }
+    accepted = app.accept_amendment(initiative_id, first, net.partner, 8)
+    fields = accepted.aggregate.fields
+    assert fields["countries"] == ["IT", "FR"] and fields["expected_participants"] == 9
+    accepted = app.accept_amendment(initiative_id, second, net.lead, None, 9)
+    assert accepted.aggregate.fields["level"] == "european"
+    rejected = app.reject_amendment(initiative_id, 10, net.lead, third, "No.")
+    statuses = {a["id"]: a["status"] for a in rejected.aggregate.amendments}
+    assert statuses == {first: "accepted", second: "accepted", third: "rejected"}
+
+
+def test_a_european_submission_counts_the_countries_of_lead_and_joined_partners(
+    net: Network,
+) -> None:
+    app = net.app
+    same_country = net.in_co_design(partner=net.near, level="european")
+    with pytest.raises(RequirementsNotMet):
+        app.submit(same_country, 4, net.lead)
+    assert net.app.organisation_countries(
+        [net.lead_org, net.near_org, "not-an-id", str(uuid4())]
+    ) == {
+        net.lead_org: "IT",
+        net.near_org: "IT",
+    }
+    two_countries = net.in_co_design(level="european")
+    submitted = app.submit(two_countries, 4, net.lead)
+    assert submitted.aggregate.approval is not None
+    assert [s["name"] for s in submitted.aggregate.approval["steps"]] == [
+        "national_review",
+        "network_review",
+    ]
+    assert app.submitted_versions(two_countries) == [5]
+
+
+def test_the_whole_workflow_through_the_application(net: Network) -> None:
+    moments = iter([datetime(2027, 5, d, tzinfo=UTC) for d in (1, 2, 3, 4)])
+    app = net.app
+    app.clock = lambda: next(moments)
+    initiative_id = net.in_co_design()
+    app.submit(initiative_id, 4, net.lead)
+    reviewed = app.review(initiative_id, 5, net.reviewer, "request_changes", "More detail.")
+    assert reviewed.aggregate.state is State.CO_DESIGN
+    app.submit(initiative_id, 6, net.lead)
+    approved = app.review(initiative_id, 7, net.second, "approve", "Good.")
+    assert approved.aggregate.state is State.APPROVED
+    reviews = [r for s in approved.aggregate.approval["steps"] for r in s["reviews"]]  # type: ignore[index]
+    assert [r["at"] for r in reviews] == [datetime(2027, 5, 2, tzinfo=UTC)]
+    assert app.submitted_versions(initiative_id) == [5, 7]
+    app.start_follow_up(initiative_id, 8, net.lead)
+    report = {
+        "period_start": "2027-06-01",
+        "period_end": "2027-06-30",
+        "participants": 30,
+        "activities": 1,
+        "narrative": {"en": "A workshop."},
+    }
+    reported = app.record_report(initiative_id, 9, net.partner, report)
+    assert reported.aggregate.reports[0]["participants"] == 30
+    app.complete(initiative_id, 10, net.lead, {"en": "Done."})
+    good = app.recognise_good_practice(initiative_id, 11, net.reviewer, "Exemplary.")
+    assert good.aggregate.good_practice and good.aggregate.version == 12
+    past = app.initiative(initiative_id, version=5)
+    assert (past.version, past.state) == (5, State.IN_REVIEW)
+    assert app.initiative(initiative_id, version=12).good_practice
+    for wrong in (0, 13):
+        with pytest.raises(NotFound) as refused:
+            app.initiative(initiative_id, version=wrong)
+        assert refused.value.detail == f"The initiative has versions 1 to 12, not {wrong}."
+
+
+def test_accounts_are_found_by_email_and_each_email_is_taken_once(net: Network) -> None:
+    app = net.app
+    registered = app.register_account(
+        system_actor(), "Ana@Example.org", "Ana", UUID(net.lead_org), ["partner"]
+    )
+    found = app.account_by_email(" ana@EXAMPLE.org ")
+    assert found is not None and found.id == registered.aggregate.id
+    assert app.account_by_email("nobody@example.org") is None
+    with pytest.raises(DuplicateEmail) as taken:
+        app.register_account(system_actor(), "ANA@example.org", "A", UUID(net.lead_org), [])
+    assert taken.value.detail == "An account with this email exists already."
+    with pytest.raises(InvalidFields) as unknown:
+        app.register_account(system_actor(), "b@example.org", "B", uuid4(), [])
+    assert unknown.value.errors == {"organisation_id": ["No such organisation."]}
+    assert app.organisation(UUID(net.lead_org)).country == "IT"
+
+
+def test_a_role_is_required_by_name() -> None:
+    caller = Caller("a", "o", frozenset({"auditor"}))
+    assert require_role(caller, Role.AUDITOR).role == "auditor"
+    with pytest.raises(NotPermitted) as refused:
+        require_role(caller, Role.ADMIN)
+    assert refused.value.detail == "This needs the admin role."
