@@ -1,10 +1,13 @@
 """Random commands from random actors, on a real event store; invariants after every step.
 
-After every step: the initiative loaded afresh from the store equals the one the command
-returned; its version counts its events; `allowed_actions` tells the truth (an action it
-offers is never refused for permission or state, one it withholds always is); and the
-rules that must always hold (four eyes, conflict of interest, no lead among partners,
-final states offer nothing) hold.
+Every command's outcome is checked against a model of the contract written here by hand (it
+never reads `RULES`): a command the model says must succeed succeeds, one it says must be
+refused is refused with exactly the predicted error. After every step: the initiative loaded
+afresh from the store equals the one the command returned; its version counts its events;
+`allowed_actions` offers each person exactly what the model permits (an action it offers is
+never refused for permission or state, one it withholds always is); and the rules that must
+always hold (four eyes, conflict of interest, no lead among partners, final states offer
+nothing) hold.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from domain.application import Twinning
-from domain.errors import DomainError, InvalidTransition, NotPermitted
+from domain.errors import (
+    ConflictOfInterest,
+    DomainError,
+    FourEyes,
+    InvalidTransition,
+    NotFound,
+    NotPermitted,
+    RequirementsNotMet,
+    StateConflict,
+)
 from domain.initiative import RULES, Initiative
-from domain.values import FINAL_STATES, Caller, State, system_actor
+from domain.values import FINAL_STATES, Caller, Level, State, system_actor
 from service.config import Database, Settings
 from service.initiatives import representation
 from service.schemas import InitiativeSchema
@@ -41,8 +53,36 @@ PEOPLE = [
     "reviewer_2",
     "conflicted_reviewer",
 ]
-ACTIONS = sorted(RULES)
 INITIATIVE_SCHEMA = InitiativeSchema()
+
+EDITABLE = frozenset({State.PROPOSAL, State.CO_DESIGN})
+# The API contract restated by hand, so that a change to RULES shows:
+# command -> (role, who, states). `who`: "lead"; "member" (lead or joined partner);
+# "invited"; "party" (lead, or the organisation removed); "anyone"; "uninvolved" (neither
+# lead nor partner: a conflicted reviewer gets ConflictOfInterest).
+CONTRACT: dict[str, tuple[str, str, frozenset[State]]] = {
+    "edit": ("partner", "member", EDITABLE),
+    "invite_partner": ("partner", "lead", EDITABLE),
+    "join": ("partner", "invited", EDITABLE),
+    "remove_partner": ("partner", "party", EDITABLE),
+    "start_co_design": ("partner", "lead", frozenset({State.PROPOSAL})),
+    "propose_amendment": ("partner", "anyone", EDITABLE),
+    "accept_amendment": ("partner", "member", EDITABLE),
+    "reject_amendment": ("partner", "member", EDITABLE),
+    "submit": ("partner", "lead", frozenset({State.CO_DESIGN})),
+    "review": ("reviewer", "uninvolved", frozenset({State.IN_REVIEW})),
+    "start_follow_up": ("partner", "lead", frozenset({State.APPROVED})),
+    "report": ("partner", "member", frozenset({State.FOLLOW_UP})),
+    "complete": ("partner", "lead", frozenset({State.FOLLOW_UP})),
+    # A reviewer's judgment, like a review: refused to a reviewer whose organisation takes part.
+    "recognise_good_practice": ("reviewer", "uninvolved", frozenset({State.COMPLETED})),
+    "withdraw": ("partner", "lead", frozenset({State.PROPOSAL, State.CO_DESIGN, State.IN_REVIEW})),
+}
+ACTIONS = sorted(CONTRACT)
+# The model's answer when permission and state allow the command but a data rule it does not
+# predict (a co-edit's merge) may still refuse it: success, or any error but a refusal.
+DATA_DECIDES = DomainError
+REFUSALS = (NotPermitted, InvalidTransition)
 
 field_edits = st.one_of(
     st.fixed_dictionaries({"expected_participants": st.integers(0, 500)}),
@@ -106,6 +146,10 @@ class InitiativeMachine(RuleBasedStateMachine):
             "conflicted_reviewer": "partner_a",
         }
         self.org = org
+        self.country = {
+            org[name]: country
+            for name, country in (("lead", "IT"), ("partner_a", "RS"), ("partner_b", "IT"))
+        } | {org["outsider"]: "GE", org["reviewers"]: "FR"}
         self.people = {
             name: Caller(
                 str(uuid.uuid4()),
@@ -126,8 +170,8 @@ class InitiativeMachine(RuleBasedStateMachine):
         for undo in self.cleanup:
             undo()
 
-    @initialize()
-    def propose(self) -> None:
+    @initialize(level=st.sampled_from(["national", "european"]))
+    def propose(self, level: str = "national") -> None:
         outcome = self.app.propose(
             self.people["lead"],
             {
@@ -135,7 +179,7 @@ class InitiativeMachine(RuleBasedStateMachine):
                 "summary": {"en": "S"},
                 "original_language": "en",
                 "themes": ["youth"],
-                "level": "national",
+                "level": level,  # european: two review steps, four eyes
                 "countries": ["IT"],
             },
         )
@@ -196,18 +240,131 @@ class InitiativeMachine(RuleBasedStateMachine):
             ),
             "withdraw": lambda: app.withdraw(initiative_id, version, caller, "Stop."),
         }[action]
+        expected = self.predict(action, caller, data)
         offered = action in self.initiative.allowed_actions(caller)
         try:
             outcome = target()
-        except (NotPermitted, InvalidTransition) as refusal:
+        except DomainError as error:
+            if expected is DATA_DECIDES:
+                assert not isinstance(error, REFUSALS), (action, "permitted", error)
+            else:
+                assert type(error) is expected, (action, expected, error)
             # Removing is offered to any party, but only the lead may remove others.
-            assert not offered or action == "remove_partner", (action, refusal)
+            refused = isinstance(error, REFUSALS)
+            assert not (refused and offered) or action == "remove_partner", (action, error)
             return
-        except DomainError:
-            return  # a rule about the data (requirements, conflicts, validation)
+        assert expected is None or expected is DATA_DECIDES, (action, "succeeded", expected)
         assert offered, f"{action} succeeded although allowed_actions withheld it"
         assert outcome.aggregate.version == version + 1
         self.remember(outcome.aggregate)
+
+    def predict(self, action: str, caller: Caller, data: Any) -> type[DomainError] | None:
+        """The model: None when `action` must succeed, else the error it must raise (or
+        DATA_DECIDES). Checks in the code's order: role, relation, state, then the data."""
+        initiative = self.initiative
+        assert initiative is not None
+        pending = [a for a in initiative.amendments if a["status"] == "pending"]
+        target = self.org[data["org"]] if "org" in data else None
+        # Checked before permission: joining an organisation that has joined, accepting an
+        # amendment that is not there.
+        if action == "join" and initiative.partners.get(caller.organisation_id) == "joined":
+            return StateConflict
+        if action == "accept_amendment" and not pending:
+            return NotFound
+        refusal = self.refusal(action, caller, target)
+        if refusal is not None:
+            return refusal
+        return self.data_rule(action, caller, data, pending, target)
+
+    def refusal(
+        self, action: str, caller: Caller, target: str | None = None
+    ) -> type[DomainError] | None:
+        """Why the contract refuses `action` to `caller` in this state (role, relation, then
+        state), or None. Without a target, "party" means any lead or partner member."""
+        initiative = self.initiative
+        assert initiative is not None
+        org, lead = caller.organisation_id, initiative.lead_organisation_id
+        relation = "lead" if org == lead else initiative.partners.get(org)
+        role, who, states = CONTRACT[action]
+        if role not in caller.roles:
+            return NotPermitted
+        party = (relation == "lead" or org == target) if target else relation is not None
+        related = {
+            "lead": relation == "lead",
+            "member": relation in ("lead", "joined"),
+            "invited": relation == "invited",
+            "party": party,
+            "anyone": True,
+            "uninvolved": relation is None,
+        }[who]
+        if not related:
+            return ConflictOfInterest if who == "uninvolved" else NotPermitted
+        if initiative.state not in states:
+            return InvalidTransition
+        return None
+
+    def approved_this_round(self, caller: Caller) -> bool:
+        """Four eyes: an approval of a step of the round under review bars its later steps."""
+        initiative = self.initiative
+        assert initiative is not None
+        if initiative.state is not State.IN_REVIEW or initiative.approval is None:
+            return False
+        return any(
+            review["reviewer_id"] == caller.account_id and review["decision"] == "approve"
+            for step in initiative.approval["steps"]
+            for review in step["reviews"]
+        )
+
+    def offers(self, caller: Caller) -> set[str]:
+        """What `allowed_actions` must offer: what the contract permits now, four eyes and a
+        recognition already made included (data such as pending amendments is not)."""
+        initiative = self.initiative
+        assert initiative is not None
+        return {
+            action
+            for action in ACTIONS
+            if self.refusal(action, caller) is None
+            and not (action == "review" and self.approved_this_round(caller))
+            and not (action == "recognise_good_practice" and initiative.good_practice)
+        }
+
+    def data_rule(
+        self,
+        action: str,
+        caller: Caller,
+        data: Any,
+        pending: list[dict[str, Any]],
+        target: str | None,
+    ) -> type[DomainError] | None:
+        """What the data says once permission and state allow the command."""
+        initiative = self.initiative
+        assert initiative is not None
+        if action == "review" and self.approved_this_round(caller):
+            return FourEyes
+        if action == "invite_partner" and (
+            target == initiative.lead_organisation_id or target in initiative.partners
+        ):
+            return StateConflict
+        if action == "remove_partner" and target not in initiative.partners:
+            return NotFound
+        if action == "reject_amendment" and not pending:
+            return NotFound
+        if action == "submit":
+            joined = [org for org, status in initiative.partners.items() if status == "joined"]
+            countries = {self.country[org] for org in [initiative.lead_organisation_id, *joined]}
+            european = initiative.fields["level"] == Level.EUROPEAN.value
+            if not joined or (european and len(countries) < 2):
+                return RequirementsNotMet
+        if action == "complete" and not initiative.reports:
+            return RequirementsNotMet
+        if action == "recognise_good_practice" and initiative.good_practice:
+            return StateConflict
+        # An edit made on the current version cannot conflict; an older base may.
+        if action == "edit" and data["base"](initiative.version) != initiative.version:
+            return DATA_DECIDES
+        if action == "accept_amendment":
+            return DATA_DECIDES  # merged against its base: may conflict with later edits
+        return None
 
     def pending_amendment(self) -> str:
         assert self.initiative is not None
@@ -253,7 +410,7 @@ class InitiativeMachine(RuleBasedStateMachine):
         elif state is State.APPROVED:
             step = ("start_follow_up", "lead", {})
         elif state is State.FOLLOW_UP and not self.initiative.reports:
-            step = ("report", "lead", {})
+            step = ("report", "partner_a", {})  # a joined partner reports too
         elif state is State.FOLLOW_UP:
             step = ("complete", "lead", {})
         else:
@@ -281,6 +438,16 @@ class InitiativeMachine(RuleBasedStateMachine):
             for current in (True, False):
                 shown = representation(self.initiative, caller, current)
                 assert INITIATIVE_SCHEMA.dump(shown) == shown
+
+    @invariant()
+    def allowed_actions_offers_what_the_contract_permits(self) -> None:
+        """Checked for everyone in every state reached, not only for the command drawn: a
+        state the run passes through quickly (approved) is still checked."""
+        if self.initiative is None:
+            return
+        for name, caller in self.people.items():
+            offered = set(self.initiative.allowed_actions(caller))
+            assert offered == self.offers(caller), (name, self.initiative.state)
 
     @invariant()
     def the_rules_hold(self) -> None:
@@ -354,6 +521,10 @@ def test_random_commands_keep_the_invariants_on_postgres() -> None:
     PostgresMachine.TestCase().runTest()
 
 
+def test_the_model_knows_every_command() -> None:
+    assert set(CONTRACT) == set(RULES)
+
+
 def test_the_machine_reaches_the_later_states() -> None:
     """Guards the test itself: random runs must get past review, or they prove little."""
     machine = SQLiteMachine()
@@ -364,6 +535,7 @@ def test_the_machine_reaches_the_later_states() -> None:
         assert machine.initiative is not None
         assert machine.initiative.state is State.COMPLETED
         machine.the_store_gives_back_the_same_initiative()
+        machine.allowed_actions_offers_what_the_contract_permits()
         machine.the_rules_hold()
     finally:
         machine.teardown()
