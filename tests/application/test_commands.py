@@ -397,3 +397,13 @@ def test_a_role_is_required_by_name() -> None:
     with pytest.raises(NotPermitted) as refused:
         require_role(caller, Role.ADMIN)
     assert refused.value.detail == "This needs the admin role."
+
+
+def test_an_amendment_sent_with_an_old_if_match_is_refused(net: Network) -> None:
+    app, initiative_id = net.app, net.in_co_design()
+    with pytest.raises(StaleVersion) as stale:
+        app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", None, 3)
+    assert stale.value.current_version == 4
+    # base_version alone says what it amends, whatever happened since.
+    outcome, _ = app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", 3)
+    assert outcome.aggregate.version == 5

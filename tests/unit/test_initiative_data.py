@@ -1,0 +1,207 @@
+"""What each command of an initiative checks in the data it is given, in the words a client
+reads (a 409, 404 or a 422's `errors`), and what its event records: the text given and who
+acted, as the history and the audit show them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from domain.errors import InvalidFields, NotFound, RequirementsNotMet, StateConflict
+from domain.initiative import Initiative, report_errors
+from domain.values import COUNT_PROBLEM, Actor, Role
+from tests.unit.test_initiative_rules import AT, Story
+
+REPORT: dict[str, Any] = {
+    "period_start": "2027-03-01",
+    "period_end": "2027-03-31",
+    "participants": 12,
+    "activities": 2,
+    "narrative": {"en": "Two workshops."},
+}
+
+
+def last_event(initiative: Initiative) -> Any:
+    return initiative.collect_events()[-1]
+
+
+def acting(story_person: Any, role: Role = Role.PARTNER) -> Actor:
+    return story_person.acting_as(role)
+
+
+def in_follow_up(story: Story) -> Initiative:
+    initiative = story.to_review()
+    initiative.review(story.reviewer, "approve", "Fine.", at=AT)
+    initiative.start_follow_up(story.lead)
+    return initiative
+
+
+@pytest.mark.parametrize(
+    ("changes", "rationale", "expected"),
+    [
+        ({}, "Why.", {"changes": ["At least one field must change."]}),
+        ("title", "Why.", {"changes": ["At least one field must change."]}),
+        ({"colour": "red"}, "Why.", {"changes": {"colour": ["Unknown field."]}}),
+        ({"level": "national"}, "  ", {"rationale": ["Must not be empty."]}),
+        (
+            {},
+            "",
+            {"changes": ["At least one field must change."], "rationale": ["Must not be empty."]},
+        ),
+    ],
+)
+def test_an_amendment_needs_changes_and_a_rationale(
+    changes: Any, rationale: str, expected: dict[str, Any]
+) -> None:
+    story = Story()
+    with pytest.raises(InvalidFields) as refused:
+        story.initiative.propose_amendment(
+            story.outsider, changes, rationale, story.initiative.version
+        )
+    assert refused.value.errors == expected
+
+
+def test_an_amendment_records_its_text_author_and_rationale() -> None:
+    story = Story()
+    initiative = story.initiative
+    initiative.collect_events()
+    amendment_id = initiative.propose_amendment(
+        story.outsider, {"level": "european"}, "Wider reach.", 2
+    )
+    event = last_event(initiative)
+    assert (event.amendment_id, event.changes, event.rationale, event.base_version) == (
+        amendment_id,
+        {"level": "european"},
+        "Wider reach.",
+        2,
+    )
+    assert event.actor == acting(story.outsider)
+    [amendment] = initiative.amendments
+    assert amendment["rationale"] == "Wider reach." and amendment["status"] == "pending"
+
+
+def test_unknown_and_decided_amendments_are_named_as_such() -> None:
+    story = Story()
+    initiative = story.initiative
+    with pytest.raises(NotFound) as unknown:
+        initiative.reject_amendment(story.lead, "a-1", "No.")
+    assert unknown.value.detail == "No amendment a-1 on this initiative."
+    amendment_id = initiative.propose_amendment(story.outsider, {"level": "european"}, "Why.", 4)
+    with pytest.raises(InvalidFields) as empty:
+        initiative.reject_amendment(story.lead, amendment_id, " ")
+    assert empty.value.errors == {"reason": ["Must not be empty."]}
+    initiative.collect_events()
+    initiative.reject_amendment(story.partner, amendment_id, "Out of scope.")
+    event = last_event(initiative)
+    assert (event.reason, event.actor) == ("Out of scope.", acting(story.partner))
+    with pytest.raises(StateConflict) as decided:
+        initiative.reject_amendment(story.lead, amendment_id, "Again.")
+    assert decided.value.detail == "The amendment is already rejected."
+
+
+def test_only_a_partner_can_be_removed() -> None:
+    story = Story()
+    with pytest.raises(NotFound) as refused:
+        story.initiative.remove_partner(story.lead, story.outsider.organisation_id)
+    assert refused.value.detail == "That organisation is not a partner of this initiative."
+    story.initiative.collect_events()
+    story.initiative.remove_partner(story.lead, story.invited.organisation_id)
+    event = last_event(story.initiative)
+    assert event.organisation_id == story.invited.organisation_id
+    assert event.actor == acting(story.lead)
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        ({**REPORT, "period_start": "2027-3-1"}, {"period_start": ["Must be an ISO date."]}),
+        ({**REPORT, "period_end": None}, {"period_end": ["Must be an ISO date."]}),
+        (
+            {**REPORT, "period_end": "2027-02-28"},
+            {"period_end": ["Must not be before period_start."]},
+        ),
+        ({**REPORT, "participants": -1}, {"participants": [COUNT_PROBLEM]}),
+        ({**REPORT, "activities": "2"}, {"activities": [COUNT_PROBLEM]}),
+        ({**REPORT, "narrative": {}}, {"narrative": ["At least one language is required."]}),
+        (
+            {**REPORT, "narrative": {"en": "x" * 20001}},
+            {"narrative": ["Text in 'en' is longer than 20000 characters."]},
+        ),
+        (
+            {**REPORT, "evidence_urls": ["https://example.org", "ftp://x"]},
+            {"evidence_urls": {"1": ["Must be an http(s) URL."]}},
+        ),
+        (
+            {**REPORT, "evidence_urls": "https://example.org"},
+            {"evidence_urls": ["Must be a list of at most 50 http(s) URLs."]},
+        ),
+        ({**REPORT, "cost": 5}, {"cost": ["Unknown field."]}),
+    ],
+)
+def test_a_report_names_each_invalid_field(
+    report: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert report_errors(report) == expected
+
+
+def test_a_report_of_one_day_and_of_fifty_links_is_valid() -> None:
+    one_day = {**REPORT, "period_end": REPORT["period_start"]}
+    assert report_errors(one_day) == {}
+    links = {**REPORT, "evidence_urls": [f"https://example.org/{i}" for i in range(50)]}
+    assert report_errors(links) == {}
+    too_many = {**REPORT, "evidence_urls": [f"https://example.org/{i}" for i in range(51)]}
+    assert set(report_errors(too_many)) == {"evidence_urls"}
+
+
+def test_completion_needs_outcomes_and_a_report_and_records_them() -> None:
+    story = Story()
+    initiative = in_follow_up(story)
+    with pytest.raises(RequirementsNotMet) as no_report:
+        initiative.complete(story.lead, {"en": "Done."})
+    assert no_report.value.detail == "At least one progress report is needed to complete."
+    initiative.record_report(story.partner, REPORT)
+    for outcomes, expected in (
+        ({}, ["At least one language is required."]),
+        ({"en": "x" * 20001}, ["Text in 'en' is longer than 20000 characters."]),
+        ({"en": "Done.", "xx": "?"}, ["Unknown language code 'xx' (ISO 639-1 expected)."]),
+    ):
+        with pytest.raises(InvalidFields) as refused:
+            initiative.complete(story.lead, outcomes)
+        assert refused.value.errors == {"outcomes": expected}
+    initiative.collect_events()
+    initiative.complete(story.lead, {"en": "Done.", "fr": "Fait."})
+    event = last_event(initiative)
+    assert (event.outcomes, event.actor) == ({"en": "Done.", "fr": "Fait."}, acting(story.lead))
+    assert initiative.outcomes == {"en": "Done.", "fr": "Fait."}
+
+
+def test_good_practice_needs_a_rationale_and_is_recognised_once() -> None:
+    story = Story()
+    initiative = in_follow_up(story)
+    initiative.record_report(story.partner, REPORT)
+    initiative.complete(story.lead, {"en": "Done."})
+    with pytest.raises(InvalidFields) as empty:
+        initiative.recognise_good_practice(story.second_reviewer, " ")
+    assert empty.value.errors == {"rationale": ["A rationale is required."]}
+    initiative.collect_events()
+    initiative.recognise_good_practice(story.second_reviewer, "Replicable.")
+    event = last_event(initiative)
+    assert event.rationale == "Replicable."
+    assert event.actor == acting(story.second_reviewer, Role.REVIEWER)
+    with pytest.raises(StateConflict) as again:
+        initiative.recognise_good_practice(story.reviewer, "Again.")
+    assert again.value.detail == "The initiative is already recognised as good practice."
+
+
+def test_a_withdrawal_needs_a_reason_and_records_it() -> None:
+    story = Story()
+    initiative = story.initiative
+    with pytest.raises(InvalidFields) as empty:
+        initiative.withdraw(story.lead, "")
+    assert empty.value.errors == {"reason": ["A reason is required."]}
+    initiative.collect_events()
+    initiative.withdraw(story.colleague, "Funding fell through.")
+    event = last_event(initiative)
+    assert (event.reason, event.actor) == ("Funding fell through.", acting(story.colleague))
+    assert initiative.closing_reason == "Funding fell through."
