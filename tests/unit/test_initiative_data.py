@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import InvalidFields, NotFound, RequirementsNotMet, StateConflict
+from domain.errors import FourEyes, InvalidFields, NotFound, RequirementsNotMet, StateConflict
 from domain.initiative import Initiative, report_errors
 from domain.values import COUNT_PROBLEM, Actor, Role
 from tests.unit.test_initiative_rules import AT, Story
@@ -205,3 +205,67 @@ def test_a_withdrawal_needs_a_reason_and_records_it() -> None:
     event = last_event(initiative)
     assert (event.reason, event.actor) == ("Funding fell through.", acting(story.colleague))
     assert initiative.closing_reason == "Funding fell through."
+
+
+def test_a_review_needs_a_known_decision_and_a_rationale() -> None:
+    story = Story(level="european")
+    initiative = story.to_review()
+    with pytest.raises(InvalidFields) as refused:
+        initiative.review(story.reviewer, "maybe", " ", at=AT)
+    assert refused.value.errors == {
+        "decision": ["Must be one of approve, request_changes, reject."],
+        "rationale": ["A rationale is required."],
+    }
+    initiative.review(story.reviewer, "approve", "National step fine.", at=AT)
+    with pytest.raises(FourEyes) as four_eyes:
+        initiative.review(story.reviewer, "approve", "Network step fine.", at=AT)
+    assert four_eyes.value.detail == (
+        "You approved an earlier step of this round: another reviewer must decide."
+    )
+
+
+def test_each_report_gets_an_id_of_its_own_which_the_command_returns() -> None:
+    story = Story()
+    initiative = in_follow_up(story)
+    first = initiative.record_report(story.partner, REPORT)
+    second = initiative.record_report(story.lead, REPORT)
+    assert [r["id"] for r in initiative.reports] == [first, second]
+    assert first != second and len(first) == 36
+
+
+def test_a_submission_says_what_it_lacks() -> None:
+    story = Story(level="european")
+    lonely = Initiative.propose(story.lead, story.initiative.fields)
+    lonely.start_co_design(story.lead)
+    with pytest.raises(RequirementsNotMet) as no_partner:
+        lonely.submit(story.lead, story.countries())
+    assert no_partner.value.detail == "At least one partner organisation must have joined."
+    story.initiative.start_co_design(story.lead)
+    with pytest.raises(RequirementsNotMet) as one_country:
+        story.initiative.submit(story.lead, story.countries(lead="FR", partner="FR"))
+    assert one_country.value.detail == (
+        "A European initiative needs the lead and joined partners to come from at least 2 "
+        "countries; they come from 1."
+    )
+
+
+def test_an_edit_names_no_field_or_a_wrong_one() -> None:
+    story = Story()
+    initiative, base = story.initiative, story.base()
+    with pytest.raises(InvalidFields) as nothing:
+        initiative.edit(story.lead, {}, base, initiative.version)
+    assert nothing.value.errors == {"_schema": ["At least one field must be given."]}
+    with pytest.raises(InvalidFields) as wrong:
+        initiative.edit(story.lead, {"level": "global"}, base, initiative.version)
+    assert wrong.value.errors == {"level": ["Must be one of national, european."]}
+
+
+def test_a_field_changed_and_changed_back_since_the_base_takes_the_edit() -> None:
+    # What others did came back to the base's value: the edit changes it, no conflict.
+    story = Story()
+    initiative = story.initiative
+    base_version, base = initiative.version, story.base()
+    initiative.edit(story.partner, {"level": "european"}, base, base_version)
+    initiative.edit(story.partner, {"level": "national"}, story.base(), initiative.version)
+    initiative.edit(story.lead, {"level": "european"}, base, base_version)
+    assert initiative.fields["level"] == "european"
