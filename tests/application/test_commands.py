@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.account import Account
-from domain.application import Twinning, require_role
+from domain.application import MERGE_ATTEMPTS, Twinning, require_role
 from domain.errors import (
     DuplicateEmail,
     InvalidFields,
@@ -407,3 +407,34 @@ def test_an_amendment_sent_with_an_old_if_match_is_refused(net: Network) -> None
     # base_version alone says what it amends, whatever happened since.
     outcome, _ = app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", 3)
     assert outcome.aggregate.version == 5
+
+
+def test_a_merge_that_loses_every_race_gives_up_and_says_so(
+    apps: tuple[Twinning, Twinning], net: Network
+) -> None:
+    one, two = apps
+    initiative_id = net.proposed()
+    raced = 0
+
+    def edit_while_someone_else_does(initiative: Initiative) -> None:
+        # Another process records a change between this attempt's load and its save.
+        nonlocal raced
+        raced += 1
+        seen = two.initiative(initiative_id).version
+        two.edit(initiative_id, net.lead, {"expected_participants": raced}, seen)
+        initiative.edit(net.lead, {"countries": ["FR"]}, dict(initiative.fields), 1)
+
+    with pytest.raises(StaleVersion) as stale:
+        one._merging(initiative_id, None, edit_while_someone_else_does)
+    assert stale.value.detail == "The initiative is changing too fast; please try again."
+    assert raced == MERGE_ATTEMPTS
+    assert stale.value.current_version == 1 + MERGE_ATTEMPTS
+    assert two.initiative(initiative_id).fields["countries"] == ["IT"]
+
+
+def test_an_if_match_behind_the_store_names_the_current_version(net: Network) -> None:
+    app, initiative_id = net.app, net.proposed()
+    app.edit(initiative_id, net.lead, {"expected_participants": 5}, 1)
+    with pytest.raises(StaleVersion) as stale:
+        app.edit(initiative_id, net.lead, {"countries": ["FR"]}, 1, 1)
+    assert stale.value.current_version == 2

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from domain.errors import FourEyes, InvalidFields, NotFound, RequirementsNotMet, StateConflict
+from domain.errors import (
+    EditConflict,
+    FourEyes,
+    InvalidFields,
+    NotFound,
+    RequirementsNotMet,
+    StateConflict,
+)
 from domain.initiative import Initiative, report_errors
 from domain.values import COUNT_PROBLEM, Actor, Role
 from tests.unit.test_initiative_rules import AT, Story
@@ -269,3 +276,68 @@ def test_a_field_changed_and_changed_back_since_the_base_takes_the_edit() -> Non
     initiative.edit(story.partner, {"level": "national"}, story.base(), initiative.version)
     initiative.edit(story.lead, {"level": "european"}, base, base_version)
     assert initiative.fields["level"] == "european"
+
+
+def test_a_conflict_names_the_base_version_and_each_field() -> None:
+    story = Story()
+    initiative = story.initiative
+    base_version, base = initiative.version, story.base()
+    initiative.edit(story.lead, {"expected_participants": 10, "countries": ["FR", "DE"]}, base, 4)
+    with pytest.raises(EditConflict) as caught:
+        initiative.edit(
+            story.partner, {"expected_participants": 20, "countries": ["IT"]}, base, base_version
+        )
+    assert caught.value.detail == (
+        "Changed by someone else since version 4: expected_participants, countries."
+    )
+    assert [c.field for c in caught.value.conflicts] == ["expected_participants", "countries"]
+
+
+def test_a_merge_that_breaks_a_rule_between_fields_is_refused() -> None:
+    story = Story()
+    initiative = story.initiative
+    base_version, base = initiative.version, story.base()
+    initiative.edit(story.lead, {"start_date": "2027-06-01"}, base, base_version)
+    # Each edit alone is valid; merged, the end comes before the start.
+    with pytest.raises(InvalidFields) as refused:
+        initiative.edit(story.partner, {"end_date": "2027-05-01"}, base, base_version)
+    assert refused.value.errors == {"end_date": ["Must not be before start_date."]}
+
+
+def test_an_edit_records_its_base_version() -> None:
+    story = Story()
+    initiative = story.initiative
+    initiative.collect_events()
+    initiative.edit(story.partner, {"expected_participants": 30}, story.base(), 3)
+    event = last_event(initiative)
+    assert (event.changes, event.base_version) == ({"expected_participants": 30}, 3)
+    assert event.actor == acting(story.partner)
+
+
+@pytest.mark.parametrize("base_version", [0, 5])
+def test_a_base_version_must_be_one_of_the_initiative(base_version: int) -> None:
+    story = Story()
+    initiative = story.initiative
+    expected = {"base_version": ["Must be a version of this initiative (1 to 4)."]}
+    with pytest.raises(InvalidFields) as edit:
+        initiative.edit(story.lead, {"level": "european"}, story.base(), base_version)
+    assert edit.value.errors == expected
+    with pytest.raises(InvalidFields) as amend:
+        initiative.propose_amendment(story.outsider, {"level": "european"}, "Why.", base_version)
+    assert amend.value.errors == expected
+
+
+def test_changing_the_original_language_marks_the_old_one_stale() -> None:
+    story = Story()
+    initiative = story.initiative
+    initiative.edit(
+        story.lead,
+        {
+            "original_language": "fr",
+            "title": {"en": "Green squares", "fr": "Places très vertes"},
+        },
+        story.base(),
+        initiative.version,
+    )
+    # The French text is now the original and it changed: the English one is behind.
+    assert initiative.translations() == {"en": {"stale": True}}
