@@ -162,6 +162,28 @@ class World:
         )
         return ok(lead.post(f"{path}/co-design", version=body["version"]))
 
+    def invite(self, lead: Client, body: dict[str, Any], guest: Client) -> dict[str, Any]:
+        """The initiative after its lead invited the guest's organisation."""
+        return ok(
+            lead.post(
+                f"/api/v1/initiatives/{body['id']}/partners",
+                {"organisation_id": guest.organisation_id},
+                version=body["version"],
+            )
+        )
+
+    def amend(
+        self, author: Client, body: dict[str, Any], changes: dict[str, Any], rationale: str
+    ) -> dict[str, Any]:
+        """The initiative after the author proposed an amendment on its current version."""
+        return ok(
+            author.post(
+                f"/api/v1/initiatives/{body['id']}/amendments",
+                {"changes": changes, "rationale": rationale, "base_version": body["version"]},
+            ),
+            201,
+        )
+
 
 def ok(response: TestResponse, status: int = 200) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.json)

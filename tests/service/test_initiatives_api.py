@@ -287,13 +287,7 @@ def test_partners_leave_and_are_removed(world: World) -> None:
     partner = world.partner(country="RS")
     other = world.partner(country="MK")
     body = world.in_co_design(lead, partner)
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": other.organisation_id},
-            version=body["version"],
-        )
-    )
+    body = world.invite(lead, body, other)
     problem(
         partner.delete(
             f"{path_of(body)}/partners/{other.organisation_id}", version=body["version"]

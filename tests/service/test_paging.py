@@ -132,17 +132,7 @@ def test_every_page_of_an_inbox_mixing_invitations_amendments_and_reviews(
 
     def amendment() -> None:
         nonlocal mine
-        mine = ok(
-            outsider.post(
-                f"{path_of(mine)}/amendments",
-                {
-                    "changes": {"expected_participants": len(expected)},
-                    "rationale": "More.",
-                    "base_version": mine["version"],
-                },
-            ),
-            201,
-        )
+        mine = world.amend(outsider, mine, {"expected_participants": len(expected)}, "More.")
         expected.append(("amendment", mine["amendments"][-1]["id"]))
 
     def review() -> None:

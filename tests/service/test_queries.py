@@ -135,25 +135,9 @@ def test_each_inbox_item_says_what_waits_and_since_when(world: World) -> None:
     reviewer = world.reviewer()
     title = {"en": "Bridges between twinned towns"}
     body = world.in_co_design(lead, partner, title=title)
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": invited.organisation_id},
-            version=body["version"],
-        )
-    )
+    body = world.invite(lead, body, invited)
     invited_at = body["updated_at"]
-    body = ok(
-        outsider.post(
-            f"{path_of(body)}/amendments",
-            {
-                "changes": {"themes": ["youth"]},
-                "rationale": "Youth.",
-                "base_version": body["version"],
-            },
-        ),
-        201,
-    )
+    body = world.amend(outsider, body, {"themes": ["youth"]}, "Youth.")
     proposed_at, amendment = body["updated_at"], body["amendments"][0]["id"]
     # A later edit: the invitation and the amendment still date from when they were made.
     body = ok(
@@ -200,24 +184,8 @@ def test_invitations_and_amendments_leave_the_inbox_once_the_initiative_is_submi
     invited = world.partner(country="ME")
     outsider = world.partner(country="AL")
     body = world.in_co_design(lead, partner)
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": invited.organisation_id},
-            version=body["version"],
-        )
-    )
-    body = ok(
-        outsider.post(
-            f"{path_of(body)}/amendments",
-            {
-                "changes": {"themes": ["youth"]},
-                "rationale": "Youth.",
-                "base_version": body["version"],
-            },
-        ),
-        201,
-    )
+    body = world.invite(lead, body, invited)
+    body = world.amend(outsider, body, {"themes": ["youth"]}, "Youth.")
     world.project()
     assert [i["kind"] for i in ok(invited.get("/api/v1/me/inbox"))["items"]] == ["invitation"]
     assert [i["kind"] for i in ok(lead.get("/api/v1/me/inbox"))["items"]] == ["amendment"]
@@ -250,17 +218,7 @@ def test_each_kind_of_inbox_item_is_capped_at_inbox_max(
         invitations.append(body["id"])
     mine = world.propose(me)
     for n in range(3):
-        mine = ok(
-            outsider.post(
-                f"{path_of(mine)}/amendments",
-                {
-                    "changes": {"expected_participants": n + 1},
-                    "rationale": "More.",
-                    "base_version": mine["version"],
-                },
-            ),
-            201,
-        )
+        mine = world.amend(outsider, mine, {"expected_participants": n + 1}, "More.")
     amendments = [a["id"] for a in mine["amendments"]]
     world.project()
     items = ok(me.get("/api/v1/me/inbox"))["items"]

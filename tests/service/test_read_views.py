@@ -191,24 +191,8 @@ def test_the_inbox_shows_invitations_amendments_and_reviews(world: World) -> Non
     outsider = world.partner(country="AL")
     reviewer = world.reviewer()
     body = world.in_co_design(lead, partner)
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": invited.organisation_id},
-            version=body["version"],
-        )
-    )
-    body = ok(
-        outsider.post(
-            f"{path_of(body)}/amendments",
-            {
-                "changes": {"themes": ["youth"]},
-                "rationale": "Youth too.",
-                "base_version": body["version"],
-            },
-        ),
-        201,
-    )
+    body = world.invite(lead, body, invited)
+    body = world.amend(outsider, body, {"themes": ["youth"]}, "Youth too.")
     other = submitted(world, lead, partner)
     world.project()
     [invitation] = ok(invited.get("/api/v1/me/inbox"))["items"]

@@ -103,13 +103,7 @@ def test_waiting_on_names_whose_move_it_is_in_every_state(world: World) -> None:
 
     body = world.propose(lead, level="european", countries=["IT", "RS"])
     assert waiting_on(world, lead, body) == by_lead
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": partner.organisation_id},
-            version=body["version"],
-        )
-    )
+    body = world.invite(lead, body, partner)
     assert waiting_on(world, lead, body) == {
         "kind": "invitation",
         "organisation_id": partner.organisation_id,
@@ -120,27 +114,11 @@ def test_waiting_on_names_whose_move_it_is_in_every_state(world: World) -> None:
         )
     )
     assert waiting_on(world, lead, body) == by_lead
-    body = ok(
-        outsider.post(
-            f"{path_of(body)}/amendments",
-            {
-                "changes": {"themes": ["youth"]},
-                "rationale": "Youth.",
-                "base_version": body["version"],
-            },
-        ),
-        201,
-    )
+    body = world.amend(outsider, body, {"themes": ["youth"]}, "Youth.")
     deciding = {"kind": "amendment_decision", "organisation_id": lead.organisation_id}
     assert waiting_on(world, lead, body) == deciding
     # An open invitation comes before the amendment; once it is declined, the amendment.
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": declining.organisation_id},
-            version=body["version"],
-        )
-    )
+    body = world.invite(lead, body, declining)
     assert waiting_on(world, lead, body) == {
         "kind": "invitation",
         "organisation_id": declining.organisation_id,
@@ -286,17 +264,7 @@ def test_a_stale_if_match_on_accepting_an_amendment_is_412(world: World) -> None
     partner = world.partner(country="RS")
     outsider = world.partner(country="BA")
     body = world.in_co_design(lead, partner)
-    body = ok(
-        outsider.post(
-            f"{path_of(body)}/amendments",
-            {
-                "changes": {"countries": ["IT", "BA"]},
-                "rationale": "Bosnia too.",
-                "base_version": body["version"],
-            },
-        ),
-        201,
-    )
+    body = world.amend(outsider, body, {"countries": ["IT", "BA"]}, "Bosnia too.")
     read = body["version"]
     amendment = body["amendments"][0]["id"]
     # A later edit of the same field: accepting without If-Match would be a 409 conflict.
@@ -320,13 +288,7 @@ def test_the_review_queue_hides_an_initiative_from_reviewers_of_the_lead_and_inv
     partner = world.partner(country="RS")
     invited = world.partner(country="ME")
     body = world.in_co_design(lead, partner)
-    body = ok(
-        lead.post(
-            f"{path_of(body)}/partners",
-            {"organisation_id": invited.organisation_id},
-            version=body["version"],
-        )
-    )
+    body = world.invite(lead, body, invited)
     body = ok(lead.post(f"{path_of(body)}/submit", version=body["version"]))
     assert {"organisation_id": invited.organisation_id, "status": "invited"} in body["partners"]
     of_the_lead = world.account(lead.organisation_id, "reviewer")
