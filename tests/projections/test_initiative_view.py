@@ -109,11 +109,34 @@ class Projected:
         assert document["created_at"] == iso(self.timestamps[0])
         assert document["updated_at"] == iso(self.timestamps[-1])
         assert document["waiting_on"] == waiting_on(document)
-        card = summary(document)
-        assert card["state"] == document["state"] and card["version"] == initiative.version
+        fields = initiative.fields
+        assert summary(document) == {
+            "id": str(initiative.id),
+            "title": fields["title"],
+            "summary": fields["summary"],
+            "state": initiative.state.value,
+            "themes": fields["themes"],
+            "level": fields["level"],
+            "countries": fields["countries"],
+            "lead_organisation_id": initiative.lead_organisation_id,
+            "partners": [
+                {"organisation_id": org, "status": status}
+                for org, status in initiative.partners.items()
+            ],
+            "version": initiative.version,
+            "created_at": document["created_at"],
+            "updated_at": document["updated_at"],
+            "good_practice": initiative.good_practice,
+            "waiting_on": document["waiting_on"],
+            "waiting_since": document["waiting_since"],
+        }
         rows = VIEW.rows(document)
         [main] = rows["main"]
         assert (main["state"], main["version"]) == (initiative.state.value, initiative.version)
+        # Search reads every language of the title and the summary; the sort, the original.
+        texts = [*fields["title"].values(), *fields["summary"].values()]
+        assert main["search"] == "\n".join(texts).casefold()
+        assert main["title_sort"] == fields["title"][fields["original_language"]].casefold()
         assert parse_time(document["waiting_since"]) == main["waiting_since"]
         relations = {r["organisation_id"]: r["relation"] for r in rows["organisations"]}
         assert relations == {initiative.lead_organisation_id: "lead", **initiative.partners}
