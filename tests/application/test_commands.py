@@ -65,6 +65,7 @@ def test_a_save_that_conflicts_leaves_no_trace_of_itself_in_the_cache(
     two.start_co_design(initiative_id, 1, LEAD)
     with pytest.raises(StaleVersion) as stale:
         one.withdraw(initiative_id, 1, LEAD, "Stop.")
+    assert stale.value.detail == "The initiative changed while your command was being recorded."
     assert stale.value.current_version == 2
     assert conflicts == [{initiative_id: 2}]
     after = one.initiative(initiative_id)

@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 
 from domain.errors import (
+    ConflictOfInterest,
     EditConflict,
     FourEyes,
     InvalidFields,
+    InvalidTransition,
     NotFound,
+    NotPermitted,
     RequirementsNotMet,
     StateConflict,
 )
 from domain.initiative import Initiative, report_errors
 from domain.values import COUNT_PROBLEM, Actor, Role
-from tests.unit.test_initiative_rules import AT, Story
+from tests.unit.test_initiative_rules import AT, Story, person
 
 REPORT: dict[str, Any] = {
     "period_start": "2027-03-01",
@@ -341,3 +344,54 @@ def test_changing_the_original_language_marks_the_old_one_stale() -> None:
     )
     # The French text is now the original and it changed: the English one is behind.
     assert initiative.translations() == {"en": {"stale": True}}
+
+
+def test_each_refusal_says_why_in_its_own_words() -> None:
+    story = Story()
+    initiative = story.initiative
+    with pytest.raises(NotPermitted) as no_role:
+        Initiative.propose(story.reviewer, story.base())
+    assert no_role.value.detail == "Proposing an initiative needs the partner role."
+    with pytest.raises(NotPermitted) as wrong_role:
+        initiative.start_co_design(story.reviewer)
+    assert wrong_role.value.detail == "To start co design you need the partner role."
+    with pytest.raises(NotPermitted) as not_lead:
+        initiative.start_co_design(story.partner)
+    assert not_lead.value.detail == "Only a member of the lead organisation may start co design."
+    with pytest.raises(NotPermitted) as not_theirs:
+        initiative.join(story.outsider, story.invited.organisation_id)
+    assert not_theirs.value.detail == (
+        "Only a member of that organisation may accept its invitation."
+    )
+    with pytest.raises(StateConflict) as joined:
+        initiative.join(story.partner, story.partner.organisation_id)
+    assert joined.value.detail == "The organisation has already joined."
+    with pytest.raises(StateConflict) as lead:
+        initiative.invite_partner(story.lead, story.lead.organisation_id)
+    assert lead.value.detail == "The lead organisation cannot be invited as a partner."
+    with pytest.raises(StateConflict) as again:
+        initiative.invite_partner(story.lead, story.invited.organisation_id)
+    assert again.value.detail == "The organisation is already invited."
+    with pytest.raises(InvalidTransition) as too_early:
+        initiative.submit(story.lead, story.countries())
+    assert too_early.value.detail == "Cannot submit an initiative in state proposal."
+    conflicted = person("reviewer", organisation=story.partner.organisation_id)
+    story.to_review()
+    with pytest.raises(ConflictOfInterest) as involved:
+        initiative.review(conflicted, "approve", "Mine.", at=AT)
+    assert involved.value.detail == (
+        "Your organisation is the lead or a partner of this initiative: you cannot review it."
+    )
+
+
+def test_a_proposal_names_each_missing_field() -> None:
+    lead = person()
+    with pytest.raises(InvalidFields) as refused:
+        Initiative.propose(lead, {"title": {"en": "Only a title"}, "level": "national"})
+    missing = ["Missing data for required field."]
+    assert refused.value.errors == {
+        "summary": missing,
+        "original_language": missing,
+        "themes": missing,
+        "countries": missing,
+    }
