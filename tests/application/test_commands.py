@@ -23,6 +23,7 @@ from domain.errors import (
     StaleVersion,
 )
 from domain.initiative import Initiative
+from domain.organisation import Organisation
 from domain.values import Caller, Role, State, system_actor
 from service.config import Database, Settings
 
@@ -439,3 +440,40 @@ def test_an_if_match_behind_the_store_names_the_current_version(net: Network) ->
     with pytest.raises(StaleVersion) as stale:
         app.edit(initiative_id, net.lead, {"countries": ["FR"]}, 1, 1)
     assert stale.value.current_version == 2
+
+
+def test_initiatives_are_snapshotted_every_fifty_versions_by_default(tmp_path: Path) -> None:
+    app = Twinning(env=Database.parse("", tmp_path).eventsourcing_env(Settings()))
+    try:
+        initiative_id = app.propose(LEAD, FIELDS).aggregate.id
+        for version in range(1, 50):
+            app.edit(initiative_id, LEAD, {"expected_participants": version}, version)
+        assert app.snapshots is not None
+        [snapshot] = list(app.snapshots.get(initiative_id))
+        assert snapshot.originator_version == 50
+    finally:
+        app.close()
+
+
+def test_each_save_reports_the_types_of_the_events_it_recorded(net: Network) -> None:
+    recorded: list[list[str]] = []
+    net.app.on_recorded = recorded.append
+    initiative_id = net.proposed()
+    net.app.start_co_design(initiative_id, 1, net.lead)
+    assert recorded == [["Initiative.Proposed"], ["Initiative.CoDesignStarted"]]
+
+
+def test_states_are_stored_under_their_own_type_name(net: Network) -> None:
+    # Stored events and snapshots must stay readable by later releases: the tag is format.
+    encoded = net.app.mapper.transcoder.encode({"state": State.CO_DESIGN})
+    assert b'"State"' in encoded and b'"co_design"' in encoded
+    assert net.app.mapper.transcoder.decode(encoded) == {"state": State.CO_DESIGN}
+
+
+def test_an_organisation_records_who_registered_it(net: Network) -> None:
+    admin = Caller("admin", net.lead_org, frozenset({"admin"})).acting_as(Role.ADMIN)
+    outcome = net.app.register_organisation(admin, "Lyon", "local_authority", "FR")
+    [registered] = list(net.app.events.get(outcome.aggregate.id))
+    assert registered.actor == admin
+    fixed = Organisation.register("Demo", "other", "FR", admin, id=uuid4())
+    assert fixed.collect_events()[0].actor == admin

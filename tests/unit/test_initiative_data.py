@@ -395,3 +395,29 @@ def test_a_proposal_names_each_missing_field() -> None:
         "themes": missing,
         "countries": missing,
     }
+
+
+def test_proposals_share_no_default_value() -> None:
+    lead = person()
+    first = Initiative.propose(lead, _minimal())
+    first.fields["target_groups"].append("changed in place")
+    first.fields["description"]["en"] = "changed in place"
+    second = Initiative.propose(lead, _minimal())
+    assert second.fields["target_groups"] == [] and second.fields["description"] == {}
+
+
+def _minimal() -> dict[str, Any]:
+    return {
+        "title": {"en": "Green squares"},
+        "summary": {"en": "Planting."},
+        "original_language": "en",
+        "themes": ["environment"],
+        "level": "national",
+        "countries": ["FR"],
+    }
+
+
+def test_a_proposal_without_text_in_its_original_language_says_so() -> None:
+    with pytest.raises(InvalidFields) as refused:
+        Initiative.propose(person(), {**_minimal(), "title": {"fr": "Places"}})
+    assert refused.value.errors == {"title": ["Must have text in the original language 'en'."]}
