@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTMUT = Path(sys.executable).parent / "mutmut"
 REPORT = ROOT / "docs" / "MUTATION.md"
 EQUIVALENTS = ROOT / "tools" / "equivalent_mutants.toml"
+FULL_RUN = ROOT / "mutants" / "twinning-full-run.json"  # when the last whole run was made
 TARGET = 90.0
 
 # What is mutated: mutmut names a mutant `module.function__mutmut_N` (methods `xǁClassǁname`).
@@ -122,7 +124,13 @@ def score(counts: Counter[str]) -> float:
     return 100.0 * killed / tried if tried else 0.0
 
 
-def write_report(mutants: list[Mutant], seconds: float | None) -> bool:
+def revision() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, capture_output=True
+    ).stdout.strip()
+
+
+def write_report(mutants: list[Mutant]) -> bool:
     equivalents: dict[str, dict[str, str]] = tomllib.loads(EQUIVALENTS.read_text())["mutants"]
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     for mutant in mutants:
@@ -143,22 +151,28 @@ def write_report(mutants: list[Mutant], seconds: float | None) -> bool:
         1, sum(total.values()) - total["skipped"] - total["not checked"]
     )
 
-    revision = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, capture_output=True
-    ).stdout.strip()
+    full = json.loads(FULL_RUN.read_text()) if FULL_RUN.exists() else {}
+    when = (
+        f"The last whole run took {full['seconds'] / 60:.0f} minutes on this machine "
+        f"(revision `{full['revision']}`, {full['at']})"
+        if full
+        else "No whole run is recorded"
+    )
     lines = [
         "# Mutation testing",
         "",
         "`make mutate` mutates the rules that matter one small change at a time (mutmut "
-        f"{version('mutmut')}) and runs the fast suites against each mutant: unit, application, "
-        "projections and service, on SQLite (PostgreSQL, real processes and fuzzing stay in "
-        "`make test`). A mutant that no test notices is a bug the suite would let through. "
+        f"{version('mutmut')}) and runs against each mutant the suites that state those rules "
+        "(pyproject's `[tool.mutmut]`): unit, application, projections and the service's "
+        "initiative, read-view, paging, query, audit and auth suites, on SQLite, with PostgreSQL "
+        "for the domain's own SQL and the queries' edge cases (real processes and fuzzing stay "
+        "in `make test`). A mutant that no test notices is a bug the suite would let through. "
         "This page is written by `tools/mutate.py`; refresh it when the rules change.",
         "",
         f"Scope: {', '.join(f'`{p}`' for p in SCOPE)}.",
         "",
-        f"Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on revision `{revision}`"
-        + (f", {seconds / 60:.0f} minutes on this machine." if seconds else "."),
+        f"Report of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on revision `{revision()}`. {when}; "
+        "mutants named since were run again on the revision of this report.",
         "",
         f"**Score: {score(total):.1f}% of the mutants killed** (target {TARGET:.0f}%); "
         f"{equivalent_score:.1f}% counting the {len(explained)} survivors shown to be "
@@ -214,7 +228,6 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only write the report")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     options = parser.parse_args()
-    seconds = None
     if not options.report:
         started = time.monotonic()
         if not options.mutants:
@@ -226,7 +239,11 @@ def main() -> int:
             return run.returncode
         if not options.mutants:  # a partial run's time says nothing of the whole
             seconds = time.monotonic() - started
-    return 0 if write_report(results(), seconds) else 1
+            moment = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+            FULL_RUN.write_text(
+                json.dumps({"seconds": seconds, "revision": revision(), "at": moment})
+            )
+    return 0 if write_report(results()) else 1
 
 
 if __name__ == "__main__":
