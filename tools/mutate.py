@@ -46,13 +46,6 @@ SCOPE = (
     "projections.chain.*",
     "projections.runner.xǁProjectorǁwait__mutmut_*",
 )
-SCOPE_FILES = (
-    "domain/*.py",
-    "projections/initiatives.py",
-    "projections/queries.py",
-    "projections/chain.py",
-    "projections/runner.py",
-)
 KILLED = {"killed", "timeout", "caught by type check"}
 
 
@@ -106,7 +99,8 @@ def unmutated_functions() -> list[str]:
     """Functions mutmut leaves alone: it does not mutate decorated ones (the `@event` methods
     that apply events), as its trampolines cannot wrap them."""
     names = []
-    for pattern in SCOPE_FILES:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    for pattern in config["only_mutate"]:
         for path in sorted(ROOT.glob(pattern)):
             tree = ast.parse(path.read_text())
             for node in ast.walk(tree):
@@ -118,10 +112,13 @@ def unmutated_functions() -> list[str]:
     return names
 
 
-def score(counts: Counter[str]) -> float:
-    tried = sum(counts.values()) - counts["skipped"] - counts["not checked"]
-    killed = sum(counts[s] for s in KILLED)
-    return 100.0 * killed / tried if tried else 0.0
+def tried(counts: Counter[str]) -> int:
+    return sum(counts.values()) - counts["skipped"] - counts["not checked"]
+
+
+def score(counts: Counter[str], equivalent: int = 0) -> float:
+    killed = sum(counts[s] for s in KILLED) + equivalent
+    return 100.0 * killed / tried(counts) if tried(counts) else 0.0
 
 
 def revision() -> str:
@@ -147,9 +144,7 @@ def write_report(mutants: list[Mutant]) -> bool:
             if known:
                 stale.append(mutant.name)
             missing.append((mutant, patch))
-    equivalent_score = score(total) + 100.0 * len(explained) / max(
-        1, sum(total.values()) - total["skipped"] - total["not checked"]
-    )
+    equivalent_score = score(total, equivalent=len(explained))
 
     full = json.loads(FULL_RUN.read_text()) if FULL_RUN.exists() else {}
     when = (

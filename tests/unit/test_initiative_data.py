@@ -21,7 +21,7 @@ from domain.errors import (
 )
 from domain.initiative import Initiative, report_errors
 from domain.values import COUNT_PROBLEM, Actor, Role
-from tests.unit.test_initiative_rules import AT, Story, person
+from tests.unit.test_initiative_rules import AT, Story, fields, person
 
 REPORT: dict[str, Any] = {
     "period_start": "2027-03-01",
@@ -399,25 +399,14 @@ def test_a_proposal_names_each_missing_field() -> None:
 
 def test_proposals_share_no_default_value() -> None:
     lead = person()
-    first = Initiative.propose(lead, _minimal())
+    first = Initiative.propose(lead, fields())
     first.fields["target_groups"].append("changed in place")
     first.fields["description"]["en"] = "changed in place"
-    second = Initiative.propose(lead, _minimal())
+    second = Initiative.propose(lead, fields())
     assert second.fields["target_groups"] == [] and second.fields["description"] == {}
-
-
-def _minimal() -> dict[str, Any]:
-    return {
-        "title": {"en": "Green squares"},
-        "summary": {"en": "Planting."},
-        "original_language": "en",
-        "themes": ["environment"],
-        "level": "national",
-        "countries": ["FR"],
-    }
 
 
 def test_a_proposal_without_text_in_its_original_language_says_so() -> None:
     with pytest.raises(InvalidFields) as refused:
-        Initiative.propose(person(), {**_minimal(), "title": {"fr": "Places"}})
+        Initiative.propose(person(), fields(title={"fr": "Places"}))
     assert refused.value.errors == {"title": ["Must have text in the original language 'en'."]}
