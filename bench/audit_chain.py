@@ -18,8 +18,7 @@ from projections import audit
 from projections.runner import LIVE, VIEW_BY_NAME
 from service.app import close_app, create_app
 from service.config import Settings
-from service.http import runtime
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime, runtime
 
 TWINNING = str(Path(sys.executable).with_name("twinning"))
 FAST = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}

@@ -11,9 +11,8 @@
 from flask import Flask, request
 
 from service.config import Settings
-from service.credentials import token_digest
-from service.http import now
-from service.runtime import Runtime
+from service.infrastructure.credentials import token_digest
+from service.infrastructure.runtime import Runtime, now
 
 app = Flask(__name__)
 # Built when a worker imports this module: after the fork, as the service's workers build

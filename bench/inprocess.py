@@ -21,7 +21,7 @@ from flask import Flask
 from werkzeug.test import EnvironBuilder
 
 from bench.profile_requests import seeded_app
-from service import readcache
+from service.infrastructure import readcache
 
 
 def environ(path: str, query: str, token: str | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pyinstrument import Profiler
 from bench.__main__ import PG_URL
 from bench.read_side import add_initiatives, network
 from service.app import close_app, create_app
-from service.http import RUNTIME_KEY
+from service.infrastructure.runtime import RUNTIME_KEY
 
 PASSWORD = "profile password 2026"
 

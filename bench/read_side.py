@@ -15,8 +15,7 @@ from domain.values import Caller, system_actor
 from projections import audit
 from projections.runner import LIVE, VIEW_BY_NAME
 from service.app import close_app, create_app
-from service.http import RUNTIME_KEY
-from service.runtime import Runtime
+from service.infrastructure.runtime import RUNTIME_KEY, Runtime
 
 THEMES = ["youth", "environment", "culture_heritage", "local_democracy", "social_inclusion"]
 COUNTRIES = ["IT", "RS", "AL", "GE", "FR", "DE", "BA", "AM"]

@@ -247,7 +247,7 @@ def client_process(
         try:
             if mode == "direct":
                 from service.config import Settings
-                from service.runtime import Runtime
+                from service.infrastructure.runtime import Runtime
 
                 # One command at a time: one connection (16 processes share max_connections).
                 single = {**env, "TWINNING_POOL_SIZE": "1", "TWINNING_MAX_OVERFLOW": "1"}
@@ -561,7 +561,7 @@ def projection_lag(
 ) -> None:
     """Commit to visibility in the list view under a steady 200 commands/s."""
     from service.config import Settings
-    from service.runtime import Runtime
+    from service.infrastructure.runtime import Runtime
 
     rate, seconds = 200.0, 20.0
     projector = Process(
@@ -647,7 +647,7 @@ def long_history(m: Measure, server: Gunicorn, env: dict[str, str], team: Team) 
     """GET of an initiative with 10,000 events against one with 10."""
     from domain.values import Caller
     from service.config import Settings
-    from service.runtime import Runtime
+    from service.infrastructure.runtime import Runtime
 
     lead_person = team.pairs[0][0]
     lead = Caller(lead_person.account_id, lead_person.organisation_id, frozenset({"partner"}))
@@ -753,7 +753,7 @@ def memory(label: str, database: dict[str, str], folder: Path, large: int) -> li
     """An API worker's RSS after the read workload at 100 initiatives, then at `large`."""
     from bench.read_side import add_initiatives, network
     from service.config import Settings
-    from service.runtime import Runtime
+    from service.infrastructure.runtime import Runtime
 
     m = Measure(label)
     env = service_env(database, workers=str(WORKERS), threads=str(THREADS), log_level="WARNING")

@@ -31,7 +31,7 @@ max_requests_jitter = 50 if max_requests else 0
 # actor); gunicorn's own access log is off unless TWINNING_ACCESS_LOG names a file or "-".
 accesslog = _settings.access_log or None
 # Builds an access log line only when the gunicorn.access logger will write it.
-logger_class = "service.observability.GunicornLogger"
+logger_class = "service.infrastructure.observability.GunicornLogger"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 limit_request_line = 8190
@@ -42,7 +42,7 @@ if _settings.log_format == "json":
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "service.observability.JsonFormatter"}},
+        "formatters": {"json": {"()": "service.infrastructure.observability.JsonFormatter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -82,8 +82,8 @@ def post_worker_init(worker):
     while the database is unreachable (one replacing a worker that died during an outage)
     starts all the same: gunicorn stops the whole server when a worker fails to boot. Its
     first requests then open the database, answered 503 until they can."""
-    from service.errors import UNAVAILABLE
-    from service.http import runtime
+    from service.api.errors import UNAVAILABLE
+    from service.infrastructure.runtime import runtime
 
     try:
         runtime(worker.wsgi)

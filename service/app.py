@@ -13,24 +13,16 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from domain.errors import InvalidFields
-from service import (
-    audit,
-    auth,
-    console,
-    errors,
-    health,
-    initiatives,
-    metrics,
-    observability,
-    organisations,
-    themes,
-    users,
-    views,
-)
+from service import console
+from service.api import accounts as users
+from service.api import audit, auth, errors, health, initiatives, metrics, organisations, themes
+from service.api import read_views as views
+from service.api.errors import ApiProblem
+from service.api.request import unfit
 from service.config import Settings
-from service.context import current_application, current_request
-from service.errors import ApiProblem
-from service.http import RUNTIME_KEY, close_reader, request_id, unfit
+from service.context import close_reader, current_application, current_request, request_id
+from service.infrastructure import observability
+from service.infrastructure.runtime import RUNTIME_KEY
 
 MAX_BODY = 1024 * 1024
 CORS_REQUEST_HEADERS = [
@@ -114,7 +106,7 @@ def _check_query() -> None:
 
 
 def _database_gate() -> None:
-    """503 at once while the database is known to be away (see service.availability)."""
+    """503 at once while the database is known to be away (service.infrastructure.availability)."""
     built = current_application().extensions.get(RUNTIME_KEY)
     if built is None or current_request().endpoint == "health.Health":
         return

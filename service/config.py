@@ -246,14 +246,16 @@ class Database:
                 # tests/e2e/test_database_restart.py restarts PostgreSQL under load.
                 "POSTGRES_PRE_PING": "n",
                 # Also how long a request waits for a pooled connection: short, so that an
-                # outage is answered 503 soon (service.availability then answers at once).
+                # outage is answered 503 soon (then the availability guard answers at once).
                 "POSTGRES_CONNECT_TIMEOUT": "5",
                 "POSTGRES_CONN_MAX_AGE": "600",
                 "POSTGRES_LOCK_TIMEOUT": "10",
                 "POSTGRES_SCHEMA": self.schema or "public",
                 # Inserts run in one server-side statement under the same table lock
-                # (service/recorder.py).
-                "APPLICATION_RECORDER_TOPIC": "service.recorder:LockedInsertRecorder",
+                # (service/infrastructure/recorder.py).
+                "APPLICATION_RECORDER_TOPIC": (
+                    "service.infrastructure.recorder:LockedInsertRecorder"
+                ),
             }
         if settings.aggregate_cache:
             # Each process keeps recently used aggregates and, on every read, fetches only

@@ -20,9 +20,9 @@ from werkzeug.exceptions import HTTPException
 from domain.errors import DomainError, InvalidTransition, NotFound, StaleVersion
 from domain.values import THEMES, Caller, Role
 from projections.view import parse_time
+from service.api.errors import ApiProblem, record_failure, status_of
 from service.console import session
-from service.errors import ApiProblem, record_failure, status_of
-from service.http import runtime
+from service.infrastructure.runtime import runtime
 
 LANGUAGES = ("en", "fr")
 LANGUAGE_COOKIE = "twinning_lang"

@@ -3,7 +3,7 @@ initiative's timeline and the differences between two of its versions, and the i
 the hash chain.
 
 The pages hold no rule and no data path of their own: they read the audit view through
-service.audit's table, filters, entry shape and CSV writer, and projections.audit's flatten,
+service.api.audit's table, filters, entry shape and CSV writer, and projections.audit's flatten,
 changes, digest and verify, with the API's own query schemas and the same authorization
 (`require_auditor`).
 """
@@ -23,7 +23,7 @@ from domain.errors import InvalidFields
 from domain.values import system_actor
 from projections import audit as chain
 from projections.view import iso
-from service.audit import (
+from service.api.audit import (
     ENTRIES,
     csv_response,
     entries_page,
@@ -34,6 +34,7 @@ from service.audit import (
     verify_chain,
     version_diff,
 )
+from service.api.schemas import AuditEntriesQuerySchema, DiffQuerySchema, VerifyQuerySchema
 from service.console import (
     LEVELS,
     PARTNER_STATUSES,
@@ -49,8 +50,7 @@ from service.console import (
     organisation_name,
     theme_name,
 )
-from service.http import runtime
-from service.schemas import AuditEntriesQuerySchema, DiffQuerySchema, VerifyQuerySchema
+from service.infrastructure.runtime import runtime
 
 PAGE_SIZE = 50
 FILTERS = ("actor_id", "organisation_id", "initiative_id", "type", "aggregate_type", "from", "to")

@@ -22,6 +22,7 @@ from marshmallow import EXCLUDE
 from domain.errors import InvalidFields
 from domain.values import COUNTRIES, THEMES
 from projections import queries
+from service.api.schemas import GoodPracticeQuerySchema, ImpactQuerySchema
 from service.console import (
     LEVELS,
     STATES,
@@ -32,8 +33,7 @@ from service.console import (
     need_login,
     theme_name,
 )
-from service.http import runtime
-from service.schemas import GoodPracticeQuerySchema, ImpactQuerySchema
+from service.infrastructure.runtime import runtime
 
 CATALOGUE_PAGE = 12
 MAX_YEARS = 15

@@ -16,7 +16,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from domain.errors import InvalidFields
-from service.http import unfit
+from service.api.request import unfit
 
 MULTILINGUAL = ("title", "summary", "description", "outcomes", "narrative")
 _LANGUAGE_KEY = re.compile(r"^([a-z_]+)\.([a-z]{2})$")

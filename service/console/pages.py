@@ -21,12 +21,10 @@ from domain.values import LANGUAGES, MULTILINGUAL_FIELDS, Caller, State
 from projections import queries
 from projections.initiatives import waiting_on
 from projections.runner import LIVE
-from service.auth import log_in
-from service.console import bp, current_language, forms, need_login, problem_text, session
-from service.errors import ApiProblem, status_of
-from service.http import now, runtime
-from service.initiatives import representation
-from service.schemas import (
+from service.api.auth import log_in
+from service.api.errors import ApiProblem, status_of
+from service.api.initiatives import representation
+from service.api.schemas import (
     AmendmentCreateSchema,
     CompleteSchema,
     EditSchema,
@@ -37,6 +35,8 @@ from service.schemas import (
     ReasonSchema,
     ReportSchema,
 )
+from service.console import bp, current_language, forms, need_login, problem_text, session
+from service.infrastructure.runtime import now, runtime
 
 PAGE_SIZE = 20
 WAIT_SECONDS = 2.0

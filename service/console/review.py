@@ -11,13 +11,13 @@ from domain.application import require_role
 from domain.errors import DomainError
 from domain.values import Role
 from projections import queries
-from service.audit import version_diff
+from service.api.audit import version_diff
+from service.api.initiatives import representation
+from service.api.schemas import ReviewSchema
 from service.console import bp, forms, need_login
 from service.console.audit_pages import change_rows
 from service.console.pages import done, load_initiative, refusal, wait_for, waiting
-from service.http import runtime
-from service.initiatives import representation
-from service.schemas import ReviewSchema
+from service.infrastructure.runtime import runtime
 
 
 @bp.get("/review")

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from flask import Response, g, request
 
 from domain.values import Caller
-from service.auth import caller_for_token
-from service.errors import ApiProblem
+from service.api.auth import caller_for_token
+from service.api.errors import ApiProblem
 
 SESSION_COOKIE = "twinning_session"
 LOGIN_CSRF_COOKIE = "twinning_login_csrf"

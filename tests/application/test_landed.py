@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.initiative import Initiative
 from domain.values import Caller
 from service.config import Settings
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 from tests.conftest import FAST_HASHING
 
 LEAD = Caller("lead", "3f2b9a53-7a43-4a8e-9a39-0f4c1b1f5b21", frozenset({"partner"}), "req-1")

@@ -1,8 +1,8 @@
 """The PostgreSQL insert that runs under the table lock in one server-side statement
-(service/recorder.py): eventsourcing's own application recorder test cases pass against it,
-and under concurrent writers (some of them conflicting, so that ids are burnt) a reader
-tailing the table never sees an id appear below one it has already seen. The same check
-finds such late ids when the lock is left out, so it can fail."""
+(service/infrastructure/recorder.py): eventsourcing's own application recorder test cases
+pass against it, and under concurrent writers (some of them conflicting, so that ids are
+burnt) a reader tailing the table never sees an id appear below one it has already seen.
+The same check finds such late ids when the lock is left out, so it can fail."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.tests import persistence as es_tests
 
 from service.config import Settings
-from service.recorder import LockedInsertRecorder
-from service.runtime import Runtime
+from service.infrastructure.recorder import LockedInsertRecorder
+from service.infrastructure.runtime import Runtime
 from tests.conftest import PG_URL, drop_schema, require_postgres
 
 pytestmark = pytest.mark.postgres

@@ -38,9 +38,9 @@ from domain.errors import (
 )
 from domain.initiative import RULES, Initiative
 from domain.values import FINAL_STATES, Caller, Level, State, system_actor
+from service.api.initiatives import representation
+from service.api.schemas import InitiativeSchema
 from service.config import Database, Settings
-from service.initiatives import representation
-from service.schemas import InitiativeSchema
 from tests.conftest import PG_URL, drop_schema, require_postgres
 
 PEOPLE = [

@@ -20,7 +20,7 @@ PROCESSES = 12
 def start(schema: str, go: Any, results: Any) -> None:
     try:
         from service.config import Settings
-        from service.runtime import Runtime
+        from service.infrastructure.runtime import Runtime
 
         settings = Settings.from_env(
             environ={},

@@ -15,7 +15,7 @@ from uuid import UUID
 import pytest
 
 from service.config import Settings
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.e2e.test_serve import ADMIN, Server, call

@@ -16,7 +16,7 @@ from uuid import UUID
 import pytest
 
 from service.config import Settings
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
 from tests.e2e.test_projector_crash import assert_views_are_exact
 from tests.e2e.test_projector_failover import Projector

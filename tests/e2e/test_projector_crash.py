@@ -15,7 +15,7 @@ import pytest
 from projections import audit
 from projections.runner import VIEW_BY_NAME
 from service.config import Settings
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.projections.test_runner import populate

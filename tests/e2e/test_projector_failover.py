@@ -18,7 +18,7 @@ import pytest
 from domain.values import Caller, system_actor
 from projections.runner import VIEW_BY_NAME, holders
 from service.config import Settings
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 from tests import reliability
 from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
 from tests.e2e.test_projector_crash import TWINNING, assert_views_are_exact

@@ -14,7 +14,7 @@ from domain.values import Caller, system_actor
 from projections import runner
 from projections.runner import LIVE, VIEW_BY_NAME, PostgresListener, Projector
 from service.config import Settings
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 from tests.conftest import FAST_HASHING
 
 

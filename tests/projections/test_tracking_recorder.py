@@ -12,7 +12,7 @@ from eventsourcing.tests import persistence as es_tests
 
 from projections.tracking import SqlTrackingRecorder
 from service.config import Database, Settings
-from service.runtime import make_engine, prepare_database
+from service.infrastructure.runtime import make_engine, prepare_database
 from tests.conftest import PG_URL, drop_schema, require_postgres
 
 

@@ -96,7 +96,7 @@ class World:
 
     def project(self) -> None:
         """Brings every read view up to date, as the projector process would."""
-        from service.http import runtime
+        from service.infrastructure.runtime import runtime
 
         runtime(self.app).projector.catch_up()
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from service.http import runtime
+from service.infrastructure.runtime import runtime
 from tests.conftest import PG_URL
 from tests.service.conftest import Client, World, ok, problem
 

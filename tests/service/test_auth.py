@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from service.credentials import token_digest, tokens
-from service.http import runtime
+from service.infrastructure.credentials import token_digest, tokens
+from service.infrastructure.runtime import runtime
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, ok, problem
 
 

@@ -16,8 +16,8 @@ from flask import Flask
 from sqlalchemy import update
 
 from service.app import close_app, create_app
-from service.credentials import token_digest, tokens
-from service.http import runtime
+from service.infrastructure.credentials import token_digest, tokens
+from service.infrastructure.runtime import runtime
 from tests import reliability
 from tests.conftest import FAST_HASHING
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, proposal

@@ -6,7 +6,7 @@ import psycopg_pool
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from service.availability import reachable_despite
+from service.infrastructure.availability import reachable_despite
 from tests.conftest import PG_URL, require_postgres
 
 NOBODY_THERE = "postgresql://postgres@127.0.0.1:1/test"  # connection refused at once

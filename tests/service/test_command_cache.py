@@ -1,4 +1,4 @@
-"""Commands and the aggregate cache (service.readcache.CheckedRepository): a process
+"""Commands and the aggregate cache (service.infrastructure.readcache.CheckedRepository): a process
 fast-forwards a cached aggregate only when the request's check cannot show it current, yet
 never acts on an aggregate another process changed before the request was checked; two
 applications on one database stand for two API processes."""
@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import StaleVersion
-from service import readcache
-from service.credentials import token_digest
-from service.http import now, runtime
+from service.infrastructure import readcache
+from service.infrastructure.credentials import token_digest
+from service.infrastructure.runtime import now, runtime
 from tests.service.conftest import Client, World, as_in, ok
 
 

@@ -15,10 +15,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from service import auth, credentials
+from service.api import auth
 from service.app import close_app, create_app
-from service.credentials import tokens
-from service.http import runtime
+from service.infrastructure import credentials
+from service.infrastructure.credentials import tokens
+from service.infrastructure.runtime import runtime
 from tests import reliability
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, problem
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.demo import DEMO_DOMAIN, load
-from service.http import runtime
+from service.cli.demo import DEMO_DOMAIN, load
+from service.infrastructure.runtime import runtime
 from tests.service.conftest import PASSWORD, World, ok
 
 

@@ -21,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import close_app, create_app
 from service.config import ConfigError, Database, Settings
-from service.http import runtime
-from service.observability import JsonFormatter
+from service.infrastructure.observability import JsonFormatter
+from service.infrastructure.runtime import runtime
 from tests.conftest import FAST_HASHING, PG_URL, drop_schema, require_postgres
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, problem, proposal
 

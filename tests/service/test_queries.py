@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 
 from projections import queries
 from projections.runner import LIVE, VIEW_BY_NAME
-from service.http import runtime
+from service.infrastructure.runtime import runtime
 from tests.service.conftest import Client, World, ok, problem, serving
 from tests.service.test_read_views import approved, ids, path_of, submitted
 

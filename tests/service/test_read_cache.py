@@ -1,5 +1,5 @@
-"""The per-process read cache (service/readcache.py): two applications on one database
-stand for two API processes; whatever one records, the other shows at once, and what the
+"""The per-process read cache (service/infrastructure/readcache.py): two applications on one
+database stand for two API processes; whatever one records, the other shows at once, and what the
 cache serves is byte for byte what a process without the cache renders."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.app import close_app
-from service.http import runtime
-from service.readcache import CHECK_APPLICATION, _PostgresCheck
+from service.infrastructure.readcache import CHECK_APPLICATION, _PostgresCheck
+from service.infrastructure.runtime import runtime
 from tests.conftest import PG_URL, drop_schema, require_postgres
 from tests.service.conftest import (
     Client,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from service.http import runtime
+from service.infrastructure.runtime import runtime
 from tests.service.conftest import Client, World, ok, problem
 
 

@@ -50,10 +50,10 @@ from domain.account import Account
 from domain.application import Twinning
 from domain.values import Caller
 from projections.tracking import tracking_table
-from service.availability import Availability
 from service.config import Database
 from service.context import request_globals
-from service.credentials import live_account, tokens
+from service.infrastructure.availability import Availability
+from service.infrastructure.credentials import live_account, tokens
 
 # Past this many events since the last look, dropping everything is cheaper than reading
 # which aggregates they were about.
@@ -411,8 +411,8 @@ class _PostgresCheck:
     pool and psycopg's cursor about 140 us, of which the pool's checkout and return about
     60 us; on the thread's own connection through libpq about 50 us. A connection the server
     dropped (a restart) fails once and is closed, and the next attempt opens another; during
-    a known outage no attempt waits (service.availability), and one that cannot connect
-    marks the outage."""
+    a known outage no attempt waits (infrastructure.availability), and one that cannot
+    connect marks the outage."""
 
     def __init__(self, recorder: Any, views_schema: str | None, availability: Availability) -> None:
         datastore = recorder.datastore

@@ -22,8 +22,9 @@ from projections import audit as chain
 from projections.queries import BadCursor, decode_cursor, encode_cursor
 from projections.runner import LIVE
 from projections.view import iso
-from service.http import Blueprint, current_caller, documents, runtime
-from service.schemas import (
+from service.api.read_views import MIN_POSITION_PARAMETER, await_min_position
+from service.api.request import Blueprint, current_caller, documents
+from service.api.schemas import (
     AuditBundleSchema,
     AuditEntriesQuerySchema,
     AuditEntryPageSchema,
@@ -36,7 +37,7 @@ from service.schemas import (
     VerifyQuerySchema,
     VerifySchema,
 )
-from service.views import MIN_POSITION_PARAMETER, await_min_position
+from service.infrastructure.runtime import runtime
 
 ENTRIES = LIVE["audit"]["entries"]
 

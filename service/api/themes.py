@@ -7,8 +7,8 @@ from typing import Any
 from flask.views import MethodView
 
 from domain.values import THEMES
-from service.http import Blueprint, public
-from service.schemas import ThemeListSchema
+from service.api.request import Blueprint, public
+from service.api.schemas import ThemeListSchema
 
 blp = Blueprint("themes", __name__, url_prefix="/api/v1/themes", description="Theme vocabulary.")
 

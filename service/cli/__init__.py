@@ -22,10 +22,10 @@ from rich.progress import (
 from domain.errors import DuplicateEmail, InvalidFields
 from projections.runner import VIEW_BY_NAME
 from service.config import ConfigError, Settings
-from service.observability import configure_logging
-from service.runtime import Runtime
+from service.infrastructure.observability import configure_logging
+from service.infrastructure.runtime import Runtime
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_settings() -> Settings:
@@ -164,7 +164,7 @@ def serve(host: str, port: int, workers: int | None, projector: bool) -> None:
 def demo(password: str) -> None:
     """Load a realistic sample network, accounts for every role and initiatives in every
     state (accounts are NAME@demo.twinning.eu)."""
-    from service.demo import load
+    from service.cli.demo import load
 
     if len(password) < 12:
         raise click.BadParameter("must have at least 12 characters", param_hint="--password")
@@ -304,6 +304,3 @@ def audit_verify(position: int | None, head_hash: str | None) -> None:
         )
     sys.exit(1)
 
-
-if __name__ == "__main__":
-    main()

@@ -8,10 +8,11 @@ from flask import Response, current_app, g
 from flask.views import MethodView
 
 from domain.values import Role
+from service.api.errors import ApiProblem
+from service.api.request import Blueprint, current_caller, documents
 from service.context import current_request
-from service.errors import ApiProblem
-from service.http import Blueprint, current_caller, documents, runtime
-from service.observability import exposition
+from service.infrastructure.observability import exposition
+from service.infrastructure.runtime import runtime
 
 blp = Blueprint("metrics", __name__, url_prefix="", description="Prometheus metrics.")
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from flask.views import MethodView
 
-from service.errors import ApiProblem
-from service.http import Blueprint, public, runtime
+from service.api.errors import ApiProblem
+from service.api.request import Blueprint, public
+from service.infrastructure.runtime import runtime
 
 blp = Blueprint("health", __name__, url_prefix="", description="Probes.")
 log = logging.getLogger("twinning.health")

@@ -12,17 +12,21 @@ from domain.application import Outcome
 from domain.initiative import Initiative
 from domain.values import Caller
 from projections import queries
-from service.context import current_application, request_globals
-from service.http import (
+from service.api.read_views import (
+    MIN_POSITION_PARAMETER,
+    await_min_position,
+    list_position,
+    page_of,
+)
+from service.api.request import (
     Blueprint,
     current_caller,
     documents,
     if_match_version,
     iso,
-    runtime,
     with_headers,
 )
-from service.schemas import (
+from service.api.schemas import (
     AcceptAmendmentSchema,
     AmendmentCreateSchema,
     CompleteSchema,
@@ -38,7 +42,8 @@ from service.schemas import (
     ReviewSchema,
     VersionQuerySchema,
 )
-from service.views import MIN_POSITION_PARAMETER, await_min_position, list_position, page_of
+from service.context import current_application, request_globals
+from service.infrastructure.runtime import runtime
 
 blp = Blueprint(
     "initiatives",

@@ -1,83 +1,25 @@
-"""Request plumbing shared by every blueprint: the runtime, the caller, versions, headers."""
+"""What every blueprint shares: the parser, the caller, If-Match, headers, problem docs."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
-import os
 import re
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 import flask_smorest
-import sqlalchemy as sa
-from flask import Flask
 from flask.views import MethodView
 from marshmallow import Schema
 from webargs.flaskparser import FlaskParser
 
-from domain.application import utcnow
 from domain.values import Caller
 from projections.view import iso as iso_utc
-from service.context import current_application, current_request, request_globals
-from service.errors import ApiProblem
-from service.observability import record_events
-from service.runtime import Runtime
+from service.api.errors import ApiProblem
+from service.context import current_request, request_globals
 
 T = TypeVar("T")
-
-_runtime_lock = threading.Lock()
-RUNTIME_KEY = "twinning.runtime"
-
-
-def runtime(app: Flask | None = None) -> Runtime:
-    """This process's runtime, built on first use (after gunicorn has forked)."""
-    app = app or current_application()
-    built = app.extensions.get(RUNTIME_KEY)
-    if built is None:
-        with _runtime_lock:
-            built = app.extensions.get(RUNTIME_KEY)
-            if built is None:
-                built = Runtime(app.config["TWINNING_SETTINGS"])
-                built.app.on_recorded = record_events
-                built.bootstrap_admin()
-                app.extensions[RUNTIME_KEY] = built
-    return built
-
-
-def reader() -> sa.Connection:
-    """The request's one connection for reads of the views, opened on first use and closed
-    when the request ends (the token is checked apart, by the read cache).
-
-    In autocommit mode, so no BEGIN or ROLLBACK travels to the server, and one checkout,
-    so the pool's pre-ping runs once however many statements the request makes."""
-    scope = request_globals()
-    conn: sa.Connection | None = scope.get("_reader")
-    if conn is None:
-        conn = runtime().reader.connect()
-        scope._reader = conn
-    return conn
-
-
-def close_reader(_error: BaseException | None = None) -> None:
-    """Returns the request's reader to the pool; one the database dropped is discarded
-    (the response is already made: closing must not fail it)."""
-    conn: sa.Connection | None = request_globals().pop("_reader", None)
-    if conn is None:
-        return
-    try:
-        conn.close()
-    except Exception:  # a broken connection: the pool replaces it
-        with contextlib.suppress(Exception):
-            conn.invalidate()
-
-
-def now() -> datetime:
-    """The one clock of the service: the application's."""
-    return utcnow()
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -131,19 +73,6 @@ def current_caller() -> Caller:
     if caller is None:
         raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
     return caller
-
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def request_id() -> str:
-    """The request's id: the client's X-Request-Id when it is a fit one, else a new one."""
-    scope = request_globals()
-    known: str | None = scope.get("request_id")
-    if known is None:
-        given = current_request().headers.get("X-Request-Id", "")
-        known = scope.request_id = given if _REQUEST_ID.match(given) else os.urandom(16).hex()
-    return known
 
 
 # C0 controls but tab, newline and carriage return; DEL; lone surrogates (not UTF-8 at all).
@@ -233,7 +162,7 @@ def documents(blp: Blueprint, *statuses: int) -> Callable[[Callable[..., Any]], 
     flask-smorest's `alt_response` documents by wrapping: one more call per request for each
     status (ten on a command). The spec is what it leaves on the wrapper, so it is applied
     to a stand-in and only its documentation is kept on the view."""
-    from service.schemas import ProblemSchema
+    from service.api.schemas import ProblemSchema
 
     def decorate(func: Callable[..., Any]) -> Any:
         stand_in: Any = functools.wraps(func)(lambda *args, **kwargs: None)

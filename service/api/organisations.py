@@ -11,14 +11,15 @@ from domain.application import require_role
 from domain.organisation import Organisation
 from domain.values import Role
 from projections import queries
-from service.http import Blueprint, current_caller, documents, iso, runtime, with_headers
-from service.schemas import (
+from service.api.read_views import MIN_POSITION_PARAMETER, await_min_position, page_of
+from service.api.request import Blueprint, current_caller, documents, iso, with_headers
+from service.api.schemas import (
     OrganisationCreateSchema,
     OrganisationPageSchema,
     OrganisationSchema,
     PageQuerySchema,
 )
-from service.views import MIN_POSITION_PARAMETER, await_min_position, page_of
+from service.infrastructure.runtime import runtime
 
 blp = Blueprint(
     "organisations",

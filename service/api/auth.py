@@ -16,21 +16,13 @@ from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import NotFound
 from domain.values import Caller
-from service.context import current_request, request_globals
-from service.credentials import IssuedToken, token_digest
-from service.errors import ApiProblem
-from service.http import (
-    Blueprint,
-    current_caller,
-    documents,
-    iso,
-    now,
-    public,
-    request_id,
-    runtime,
-)
-from service.metrics import scraper_token
-from service.schemas import LoginSchema, TokenSchema
+from service.api.errors import ApiProblem
+from service.api.metrics import scraper_token
+from service.api.request import Blueprint, current_caller, documents, iso, public
+from service.api.schemas import LoginSchema, TokenSchema
+from service.context import current_request, request_globals, request_id
+from service.infrastructure.credentials import IssuedToken, token_digest
+from service.infrastructure.runtime import now, runtime
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Bearer tokens.")
 

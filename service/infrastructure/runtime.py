@@ -7,26 +7,29 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from eventsourcing.persistence import IntegrityError
+from flask import Flask, current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from domain.application import Twinning
+from domain.application import Twinning, utcnow
 from domain.errors import DuplicateEmail, NotFound
 from domain.organisation import Organisation
 from domain.values import Role, system_actor
 from projections.runner import Projector
 from projections.runner import create_tables as create_view_tables
-from service.availability import Availability, guard_event_store
 from service.config import Database, Settings
-from service.credentials import Credentials
-from service.readcache import ReadCache
+from service.infrastructure.availability import Availability, guard_event_store
+from service.infrastructure.credentials import Credentials
+from service.infrastructure.observability import record_events
+from service.infrastructure.readcache import ReadCache
 
 PLATFORM_ORGANISATION = "Platform administration"
 PLATFORM_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "/twinning/organisations/platform")
@@ -169,3 +172,27 @@ class Runtime:
             return
         with contextlib.suppress(DuplicateEmail):  # another worker was first
             self.create_admin(email, password)
+
+
+_runtime_lock = threading.Lock()
+RUNTIME_KEY = "twinning.runtime"
+
+
+def runtime(app: Flask | None = None) -> Runtime:
+    """This process's runtime, built on first use (after gunicorn has forked)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    built = app.extensions.get(RUNTIME_KEY)
+    if built is None:
+        with _runtime_lock:
+            built = app.extensions.get(RUNTIME_KEY)
+            if built is None:
+                built = Runtime(app.config["TWINNING_SETTINGS"])
+                built.app.on_recorded = record_events
+                built.bootstrap_admin()
+                app.extensions[RUNTIME_KEY] = built
+    return built
+
+
+def now() -> datetime:
+    """The one clock of the service: the application's."""
+    return utcnow()

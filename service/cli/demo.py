@@ -9,7 +9,7 @@ from uuid import UUID
 
 from domain.application import Twinning
 from domain.values import Caller, system_actor
-from service.runtime import Runtime
+from service.infrastructure.runtime import Runtime
 
 DEMO_DOMAIN = "demo.twinning.eu"
 

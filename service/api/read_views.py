@@ -15,10 +15,9 @@ from domain.application import require_role
 from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
-from service.context import current_application, current_request, request_globals
-from service.errors import ApiProblem
-from service.http import Blueprint, current_caller, documents, public, reader, runtime
-from service.schemas import (
+from service.api.errors import ApiProblem
+from service.api.request import Blueprint, current_caller, documents, public
+from service.api.schemas import (
     GoodPracticeQuerySchema,
     ImpactQuerySchema,
     ImpactSchema,
@@ -27,6 +26,8 @@ from service.schemas import (
     PageQuerySchema,
     ProjectionsSchema,
 )
+from service.context import current_application, current_request, reader, request_globals
+from service.infrastructure.runtime import runtime
 
 WAIT_SECONDS = 2.0
 

@@ -11,9 +11,10 @@ from flask.views import MethodView
 from domain.account import Account
 from domain.application import require_role
 from domain.values import ROLES, Role
-from service.errors import ApiProblem
-from service.http import Blueprint, current_caller, documents, now, runtime, with_headers
-from service.schemas import RoleSchema, UserCreateSchema, UserSchema
+from service.api.errors import ApiProblem
+from service.api.request import Blueprint, current_caller, documents, with_headers
+from service.api.schemas import RoleSchema, UserCreateSchema, UserSchema
+from service.infrastructure.runtime import now, runtime
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts and roles.")
 
