@@ -1,13 +1,15 @@
 """A/B: the service of another revision against this tree's, on one database, rounds
 alternated (A B B A ...), so that a slow moment of the shared machine weighs on both.
 
-    .venv/bin/python -m bench.ab --base HEAD~1 [--rounds 2] [--seconds 12] [--reads]
+    .venv/bin/python -m bench.ab --base HEAD~1 [--rounds 2] [--seconds 12] [--reads] [--lag]
                                  [--sqlite] [--base-settings K=V,...] [--settings K=V,...]
 
 Each round starts gunicorn (`deploy/gunicorn.conf.py`, the suite's workers and threads) from
 one tree, runs the 16-client command load of `bench.service_suite` against it (and, with
 `--reads`, wrk on one initiative and on the list, the projector keeping the views), and reads
-the API workers' CPU from `/proc` inside the load. The clients are always this tree's. The
+the API workers' CPU from `/proc` inside the load. With `--lag`, each round also runs that
+tree's projector under a steady 200 commands/s and measures the acknowledgement-to-list-view
+lag (p50 and p99). The clients are always this tree's. The
 other revision is checked out in a temporary git worktree, removed at the end.
 
 `--base-settings` and `--settings` give each side service settings of its own, as
@@ -49,7 +51,9 @@ from bench.service_suite import (
     THREADS,
     WORKERS,
     Team,
+    lag_samples,
     make_team,
+    percentile,
     run_clients,
     wrk_rate,
 )
@@ -134,12 +138,31 @@ def reads(server: Gunicorn, seconds: float) -> tuple[float, float]:
     return wrk_rate(one, token, seconds), wrk_rate(listing, token, seconds)
 
 
+def lag(
+    server: Gunicorn, tree: Path, env: dict[str, str], team: Team, folder: Path, seconds: float
+) -> tuple[float, float]:
+    """p50 and p99 (ms) from acknowledgement to the list view at 200 commands/s, with the
+    projector of `tree`."""
+    projector = Process(
+        [sys.executable, "-m", "service.cli", "project"],
+        {**env, "PYTHONPATH": str(tree)},
+        folder / "projector.log",
+        cwd=tree,
+    )
+    try:
+        lags, _ = lag_samples(server, env, team, 200.0, seconds)
+    finally:
+        projector.stop()
+    return 1000 * percentile(lags["ack"], 0.5), 1000 * percentile(lags["ack"], 0.99)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ab")
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--rounds", type=int, default=2, help="A B B A rounds (default 2)")
     parser.add_argument("--seconds", type=float, default=12, help="per measurement")
     parser.add_argument("--reads", action="store_true", help="wrk on one initiative and list")
+    parser.add_argument("--lag", action="store_true", help="projection lag at 200 commands/s")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--base-settings", default="", help="the base side's settings: k=v,...")
     parser.add_argument("--settings", default="", help="this tree's settings: k=v,...")
@@ -190,9 +213,15 @@ def main() -> None:
                     figures[f"{name} commands"].append(rate)
                     figures[f"{name} cpu"].append(per_command)
                     print(f"{name}: {rate:,.0f} commands/s, workers {per_command:.2f} ms a command")
+                    if args.lag:
+                        tree = base_tree if name == "base" else ROOT
+                        p50, p99 = lag(server, tree, env, team, folder, args.seconds)
+                        figures[f"{name} lag p50"].append(p50)
+                        figures[f"{name} lag p99"].append(p99)
                 finally:
                     server.stop()
-        for what, unit in (("commands", "/s"), ("cpu", " ms"), ("one", "/s"), ("list", "/s")):
+        measured = [("commands", "/s"), ("cpu", " ms"), ("one", "/s"), ("list", "/s")]
+        for what, unit in [*measured, ("lag p50", " ms"), ("lag p99", " ms")]:
             if figures[f"this {what}"]:
                 base = statistics.mean(figures[f"base {what}"])
                 this = statistics.mean(figures[f"this {what}"])

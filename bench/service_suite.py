@@ -560,15 +560,39 @@ def projection_lag(
     m: Measure, server: Gunicorn, env: dict[str, str], team: Team, folder: Path, target: int
 ) -> None:
     """Commit to visibility in the list view under a steady 200 commands/s."""
+    twinning = str(Path(sys.executable).with_name("twinning"))
+    projector = Process([twinning, "project"], env, folder / "projector.log")
+    try:
+        lags, achieved = lag_samples(server, env, team, 200.0, 20.0)
+    finally:
+        projector.stop()
+
+    def p50_p99(name: str) -> str:
+        values = lags[name]
+        return f"{percentile(values, 0.5) * 1000:.0f} / {percentile(values, 0.99) * 1000:.0f} ms"
+
+    m.add("steady load for the lag (target 200 commands/s)", f"{achieved:,.0f} commands/s")
+    # Commit lies between the event's time and the acknowledgement: the first measure is an
+    # upper bound of commit to visibility, the second a lower one; the third adds the
+    # command's own wait and handling.
+    m.add(
+        "lag from the event's time (taken before its commit) to the list view, p50 / p99 "
+        f"(target p99 <= {target} ms)",
+        p50_p99("event"),
+    )
+    m.add("lag from the acknowledgement to the list view, p50 / p99", p50_p99("ack"))
+    m.add("lag from sending the command to the list view, p50 / p99", p50_p99("sent"))
+
+
+def lag_samples(
+    server: Gunicorn, env: dict[str, str], team: Team, rate: float, seconds: float
+) -> tuple[dict[str, list[float]], float]:
+    """Seconds from each command to its visibility in the list view, under `rate` commands/s
+    (a projector must be running): measured from the event's time ("event"), from the
+    acknowledgement ("ack") and from sending ("sent"); and the rate achieved."""
     from service.config import Settings
     from service.infrastructure.runtime import Runtime
 
-    rate, seconds = 200.0, 20.0
-    projector = Process(
-        [str(Path(sys.executable).with_name("twinning")), "project"],
-        env,
-        folder / "projector.log",
-    )
     rt = Runtime(Settings.from_env(environ=env))
     seen: list[tuple[float, int]] = []
     stop = threading.Event()
@@ -594,7 +618,6 @@ def projection_lag(
     finally:
         stop.set()
         rt.close()
-        projector.stop()
     lags: dict[str, list[float]] = {"ack": [], "event": [], "sent": []}
     for _, sent, acknowledged, position in records:
         visible = next((t for t, p in seen if p >= position), None)
@@ -603,23 +626,7 @@ def projection_lag(
         lags["ack"].append(max(0.0, visible - offset - acknowledged))
         lags["event"].append(visible - recorded[position])
         lags["sent"].append(visible - offset - sent)
-    achieved = len(records) / seconds
-
-    def p50_p99(name: str) -> str:
-        values = lags[name]
-        return f"{percentile(values, 0.5) * 1000:.0f} / {percentile(values, 0.99) * 1000:.0f} ms"
-
-    m.add("steady load for the lag (target 200 commands/s)", f"{achieved:,.0f} commands/s")
-    # Commit lies between the event's time and the acknowledgement: the first measure is an
-    # upper bound of commit to visibility, the second a lower one; the third adds the
-    # command's own wait and handling.
-    m.add(
-        "lag from the event's time (taken before its commit) to the list view, p50 / p99 "
-        f"(target p99 <= {target} ms)",
-        p50_p99("event"),
-    )
-    m.add("lag from the acknowledgement to the list view, p50 / p99", p50_p99("ack"))
-    m.add("lag from sending the command to the list view, p50 / p99", p50_p99("sent"))
+    return lags, len(records) / seconds
 
 
 def event_times(rt: Any, positions: list[int]) -> dict[int, float]:
