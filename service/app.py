@@ -39,19 +39,17 @@ JSON_TYPES = ("application/json",)
 class TwinningFlask(Flask):
     """Flask, asking once per function whether it is a coroutine function.
 
-    Flask's ``ensure_sync`` runs ``inspect.iscoroutinefunction`` on every hook, error handler
-    and view it calls: a dozen times per request, 7 % of a cached read's CPU. The answer is a
-    property of the function, so it is kept (a bound method by its function; the memo is
-    bounded, for callables made on the fly)."""
+    Flask's ``ensure_sync`` asks again for every hook and view on every request, yet the answer
+    never changes (docs/PERFORMANCE.md, item 8)."""
 
-    SYNC_MEMO_SIZE = 4096
+    SYNC_MEMO_SIZE = 4096  # bounded: callables made on the fly must not pile up
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._sync: dict[Any, bool] = {}
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        key = getattr(func, "__func__", func)
+        key = getattr(func, "__func__", func)  # a bound method by its function
         coroutine = self._sync.get(key)
         if coroutine is None:
             coroutine = iscoroutinefunction(func)

@@ -62,11 +62,9 @@ class Availability:
 def guard_event_store(datastore: Any, availability: Availability) -> None:
     """The event store's connections fail fast during a known outage.
 
-    eventsourcing retries each recorder call up to 10 times, and on PostgreSQL each attempt
-    waits for a pooled connection up to the connect timeout: a request already under way
-    when the database went away would hang for most of a minute. A connection that cannot
-    be had marks the outage; while it lasts (re-probed at most every PROBE_INTERVAL) every
-    attempt fails at once, so the request ends in its 503 within the retries' own waits.
+    eventsourcing's retries, each waiting for a pooled connection, would hold a request for
+    most of a minute (docs/PERFORMANCE.md, item 7). A connection that cannot be had marks the
+    outage; while it lasts every attempt fails at once, so the request ends in its 503.
     """
     get_connection = datastore.get_connection
 

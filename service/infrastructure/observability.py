@@ -234,11 +234,9 @@ def configure_logging(level: str, form: str) -> None:
 class GunicornLogger(glogging.Logger):  # type: ignore[misc]
     """gunicorn's logger, building an access log line only when one will be written.
 
-    With a logging configuration (the JSON format's ``logconfig_dict``) gunicorn counts its
-    access log as enabled whatever the ``gunicorn.access`` logger's level, and builds every
-    request's line (its atoms, a formatted date) for the logger to drop: a twentieth of a
-    hello-world request's CPU. The level decides here, so ``TWINNING_ACCESS_LOG`` alone
-    turns the lines on."""
+    Given a logging configuration, gunicorn builds every request's line even when its logger
+    drops it (docs/PERFORMANCE.md, item 13); here that logger's level decides, so
+    ``TWINNING_ACCESS_LOG`` alone turns the lines on."""
 
     @property
     def access_log_enabled(self) -> bool:  # gunicorn's access() returns early when False

@@ -1,18 +1,10 @@
 """The PostgreSQL event store's insert, run by the server in one statement under the table lock.
 
-eventsourcing's recorder keeps notification ids in commit order by taking
-`LOCK TABLE ... IN EXCLUSIVE MODE` in each insert's transaction (DESIGN.md: keep that
-guarantee). It sends the lock, a NOTIFY, the insert and the fetch of the new ids in a
-pipeline, then COMMIT: the lock is held across round trips to a client process, and under
-load that client is an API worker whose other threads compete with it for the interpreter
-and the cores, so every other writer waits for it to be scheduled again.
-
-Here the same steps run inside one PL/pgSQL function called in autocommit: the lock is taken
-inside the statement's own transaction and released by its commit on the server, with no
-round trip in between. Ids are still allocated and committed under the lock, so readers
-never see a later id before an earlier one (tests/application/test_recorder_order.py checks
-it under concurrent writers, and finds late ids when the lock is left out).
-eventsourcing's recorder tests run against this class too.
+The table lock keeps notification ids in commit order, so that no projection ever skips an
+event: keep it. eventsourcing's own recorder holds it across round trips to a busy API worker;
+here one PL/pgSQL function, called in autocommit, takes it and releases it on the server
+(docs/PERFORMANCE.md, item 9). tests/application/test_recorder_order.py checks the order under
+concurrent writers, and eventsourcing's recorder tests run against this class too.
 """
 
 from __future__ import annotations
