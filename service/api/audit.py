@@ -99,7 +99,7 @@ def entry(row: Any) -> dict[str, Any]:
 @blp.route("/initiatives/<uuid:initiative_id>/history")
 class History(MethodView):
     @blp.response(200, HistorySchema)
-    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @blp.headers(MIN_POSITION_PARAMETER)
     @documents(blp, 400, 401, 403, 404, 503)
     def get(self, initiative_id: UUID) -> dict[str, Any]:
         """Every event of the initiative in order: who, when, what changed, why."""
@@ -177,7 +177,7 @@ class Entries(MethodView):
         AuditEntryPageSchema,
         description="JSON, or CSV with `Accept: text/csv` (every matching entry).",
     )
-    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @blp.headers(MIN_POSITION_PARAMETER)
     @documents(blp, 400, 401, 403, 422, 503)
     def get(self, query: dict[str, Any]) -> Any:
         """The whole system's decisions and changes, one entry per event; filters combine."""
@@ -262,7 +262,7 @@ DECISIONS = {
 @blp.route("/initiatives/<uuid:initiative_id>/audit-bundle")
 class AuditBundle(MethodView):
     @blp.response(200, AuditBundleSchema)
-    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @blp.headers(MIN_POSITION_PARAMETER)
     @documents(blp, 400, 401, 403, 404, 503)
     def get(self, initiative_id: UUID) -> dict[str, Any]:
         """One document with the initiative's events (as stored), decisions, diffs and the
@@ -334,7 +334,7 @@ def stored_row(app: Any, position: int) -> dict[str, Any] | None:
 @blp.route("/audit/digest")
 class Digest(MethodView):
     @blp.response(200, DigestSchema)
-    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @blp.headers(MIN_POSITION_PARAMETER)
     @documents(blp, 400, 401, 403, 503)
     def get(self) -> dict[str, Any]:
         """The head of the hash chain over every recorded event: keep it outside the system."""

@@ -141,7 +141,7 @@ COMMAND_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 428)
 class Initiatives(MethodView):
     @blp.arguments(InitiativeListQuerySchema(), location="query")
     @blp.response(200, InitiativePageSchema)
-    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @blp.headers(MIN_POSITION_PARAMETER)
     @documents(blp, 400, 401, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List initiatives: filters, full-text `q` over titles and summaries in every

@@ -43,7 +43,7 @@ def organisation_body(organisation: Organisation) -> dict[str, Any]:
 class Organisations(MethodView):
     @blp.arguments(PageQuerySchema(), location="query")
     @blp.response(200, OrganisationPageSchema)
-    @blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @blp.headers(MIN_POSITION_PARAMETER)
     @documents(blp, 400, 401, 422, 503)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
         """List organisations in the order they were registered (a read view)."""

@@ -132,7 +132,7 @@ projections_blp = Blueprint(
 class ReviewQueue(MethodView):
     @queue_blp.arguments(PageQuerySchema(), location="query")
     @queue_blp.response(200, InitiativePageSchema)
-    @queue_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @queue_blp.headers(MIN_POSITION_PARAMETER)
     @documents(queue_blp, 400, 401, 403, 422, 503)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
         """In-review initiatives the caller may review now (not conflicted, four eyes),
@@ -147,7 +147,7 @@ class ReviewQueue(MethodView):
 class Inbox(MethodView):
     @inbox_blp.arguments(PageQuerySchema(), location="query")
     @inbox_blp.response(200, InboxPageSchema)
-    @inbox_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @inbox_blp.headers(MIN_POSITION_PARAMETER)
     @documents(inbox_blp, 400, 401, 422, 503)
     def get(self, page: dict[str, Any]) -> dict[str, Any]:
         """Invitations to the caller's organisation, amendments awaiting its decision and
@@ -161,7 +161,7 @@ class Inbox(MethodView):
 class Impact(MethodView):
     @stats_blp.arguments(ImpactQuerySchema(), location="query")
     @stats_blp.response(200, ImpactSchema)
-    @stats_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @stats_blp.headers(MIN_POSITION_PARAMETER)
     @documents(stats_blp, 400, 401, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Impact indicators over initiatives that reached approval (in `year`, if given);
@@ -176,7 +176,7 @@ class Impact(MethodView):
 class GoodPractices(MethodView):
     @good_blp.arguments(GoodPracticeQuerySchema(), location="query")
     @good_blp.response(200, InitiativePageSchema)
-    @good_blp.doc(parameters=[MIN_POSITION_PARAMETER])
+    @good_blp.headers(MIN_POSITION_PARAMETER)
     @documents(good_blp, 400, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The good-practice catalogue (readable without an account)."""

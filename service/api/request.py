@@ -20,6 +20,7 @@ from service.api.errors import ApiProblem
 from service.context import current_request, request_globals
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -53,10 +54,34 @@ class QueryMemoParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
-    """flask-smorest's blueprint with the memoizing query parser; every blueprint of the
-    service is one."""
+    """flask-smorest's blueprint with the memoizing query parser and documented headers;
+    every blueprint of the service is one."""
 
     ARGUMENTS_PARSER = QueryMemoParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_headers_doc)
+
+    @staticmethod
+    def headers(*parameters: dict[str, Any]) -> Callable[[F], F]:
+        """Documents header parameters read by hand. `doc(parameters=...)` would replace the
+        list, dropping the query parameters that `arguments` documents."""
+
+        def decorate(func: F) -> F:
+            func._apidoc = {  # type: ignore[attr-defined]
+                **getattr(func, "_apidoc", {}),
+                "headers": list(parameters),
+            }
+            return func
+
+        return decorate
+
+    @staticmethod
+    def _prepare_headers_doc(doc: dict[str, Any], doc_info: dict[str, Any], **_: Any) -> Any:
+        if doc_info.get("headers"):
+            doc.setdefault("parameters", []).extend(doc_info["headers"])
+        return doc
 
 
 def public(view: type[MethodView]) -> type[MethodView]:

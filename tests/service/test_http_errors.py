@@ -203,6 +203,29 @@ def test_the_openapi_document_describes_every_route_and_its_errors(world: World)
     assert "bearerAuth" in spec["components"]["securitySchemes"]
 
 
+def test_the_openapi_document_names_every_query_and_header_parameter(world: World) -> None:
+    """Query parameters parsed by a schema and headers read by hand are both documented:
+    one must not hide the other."""
+    paths = ok(world.anonymous.get("/api/v1/openapi.json"))["paths"]
+    checked = 0
+    for rule in world.app.url_map.iter_rules():
+        view = world.app.view_functions[rule.endpoint]
+        get = getattr(getattr(view, "view_class", None), "get", None)
+        if not str(rule).startswith("/api/v1/") or get is None:
+            continue
+        apidoc = getattr(get, "_apidoc", {})
+        expected = {header["name"] for header in apidoc.get("headers", [])}
+        for parameter in apidoc.get("arguments", {}).get("parameters", []):
+            if parameter.get("location") == "query":
+                schema = parameter["schema"]
+                expected |= {f.data_key or name for name, f in schema.fields.items()}
+        path = str(rule).replace("<uuid:", "{").replace("<", "{").replace(">", "}")
+        documented = {p["name"] for p in paths[path]["get"].get("parameters", [])}
+        assert expected <= documented, (path, expected - documented)
+        checked += bool(expected)
+    assert checked >= 7  # the lists, the queue, the inbox, the statistics, the audit entries
+
+
 def test_every_response_carries_a_request_id(world: World) -> None:
     response = world.anonymous.get("/healthz", headers={"X-Request-Id": "abc-123"})
     assert response.headers["X-Request-Id"] == "abc-123"
