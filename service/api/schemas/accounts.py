@@ -10,13 +10,7 @@ from marshmallow import Schema, fields, validate
 from domain.account import account_errors
 from domain.organisation import organisation_errors
 from domain.values import ORGANISATION_TYPES, ROLES
-from service.api.schemas.base import CommandSchema, OneOf, Timestamp
-
-
-def loaded_only(errors: Mapping[str, Any], loaded: Mapping[str, Any]) -> dict[str, Any]:
-    """The domain checks every field of a command at once: keep what it says of those loaded
-    (the others the schema has refused already, or they were not sent)."""
-    return {name: problems for name, problems in errors.items() if name in loaded}
+from service.api.schemas.base import CommandSchema, OneOf, Timestamp, checked
 
 
 class LoginSchema(Schema):
@@ -37,8 +31,7 @@ class OrganisationCreateSchema(CommandSchema):
     )
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
-        errors = organisation_errors(loaded.get("name"), loaded.get("type"), loaded.get("country"))
-        return loaded_only(errors, loaded)
+        return checked(organisation_errors, loaded, "name", "type", "country")
 
 
 class OrganisationSchema(Schema):
@@ -64,8 +57,7 @@ class UserCreateSchema(CommandSchema):
     roles = fields.List(OneOf(ROLES), required=True)
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
-        errors = account_errors(loaded.get("email"), loaded.get("name"), loaded.get("roles"))
-        return loaded_only(errors, loaded)
+        return checked(account_errors, loaded, "email", "name", "roles")
 
 
 class UserSchema(Schema):

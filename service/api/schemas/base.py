@@ -3,7 +3,7 @@ command schema that merges the domain's field checks into the schema's own."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -58,6 +58,17 @@ def merge_messages(into: dict[str, Any], more: Mapping[str, Any]) -> None:
             into[name] = problems
         elif isinstance(mine, dict) and isinstance(problems, Mapping):
             merge_messages(mine, problems)
+
+
+def loaded_only(errors: Mapping[str, Any], loaded: Mapping[str, Any]) -> dict[str, Any]:
+    """The domain checks every field of a command at once: keep what it says of those loaded
+    (the others the schema has refused already, or they were not sent)."""
+    return {name: problems for name, problems in errors.items() if name in loaded}
+
+
+def checked(check: Callable[..., Mapping[str, Any]], loaded: Mapping[str, Any], *names: str) -> Any:
+    """What a domain check of these fields says of those loaded."""
+    return loaded_only(check(*(loaded.get(name) for name in names)), loaded)
 
 
 class CommandSchema(Schema):

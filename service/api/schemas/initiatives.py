@@ -15,7 +15,6 @@ from domain.initiative import (
     review_errors,
 )
 from domain.values import DECISIONS, LEVELS, THEMES, State, field_errors
-from service.api.schemas.accounts import loaded_only
 from service.api.schemas.base import (
     NUMBER_MAX,
     CommandSchema,
@@ -24,6 +23,8 @@ from service.api.schemas.base import (
     OneOf,
     StrictInt,
     Timestamp,
+    checked,
+    loaded_only,
 )
 
 STATES = [s.value for s in State]
@@ -83,8 +84,7 @@ class AmendmentCreateSchema(CommandSchema):
     base_version = StrictInt(metadata={"description": "The version the amendment amends."})
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
-        errors = amendment_errors(loaded.get("changes"), loaded.get("rationale"))
-        return loaded_only(errors, loaded)
+        return checked(amendment_errors, loaded, "changes", "rationale")
 
 
 class AcceptAmendmentSchema(Schema):
@@ -103,8 +103,7 @@ class ReviewSchema(RationaleSchema, CommandSchema):
     decision = OneOf(DECISIONS, required=True)
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
-        errors = review_errors(loaded.get("decision"), loaded.get("rationale"))
-        return loaded_only(errors, loaded)
+        return checked(review_errors, loaded, "decision", "rationale")
 
 
 class ReportSchema(CommandSchema):
