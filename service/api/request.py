@@ -58,6 +58,19 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
 
     ARGUMENTS_PARSER = QueryMemoParser()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._keep_argument_parameters)
+
+    @staticmethod
+    def _keep_argument_parameters(doc: dict[str, Any], info: dict[str, Any], **_: Any) -> Any:
+        """`doc(parameters=[...])` (X-Min-Position) would replace the parameters that
+        `arguments` documented (a list's query): the manual ones come after them instead."""
+        manual = info.get("manual_doc", {})
+        if "parameters" in manual and "parameters" in doc:
+            manual["parameters"] = doc["parameters"] + manual["parameters"]
+        return doc
+
 
 def public(view: type[MethodView]) -> type[MethodView]:
     """Marks a view as readable without an account (and says so in the OpenAPI spec)."""

@@ -18,6 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from service.app import close_app
+from service.infrastructure.runtime import runtime
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, other_process
 
 pytestmark = pytest.mark.e2e
@@ -88,13 +89,14 @@ def module(package: Any, name: str) -> Any:
 def test_a_generated_client_proposes_and_reads_an_initiative(
     served: tuple[Any, str], client_package: Any
 ) -> None:
-    _, base_url = served
+    app, base_url = served
     models = module(client_package, "models")
     auth = module(client_package, "api.auth.post_api_v1_auth_tokens")
     create_organisation = module(client_package, "api.organisations.post_api_v1_organisations")
     create_user = module(client_package, "api.users.post_api_v1_users")
     propose = module(client_package, "api.initiatives.post_api_v1_initiatives")
     read = module(client_package, "api.initiatives.get_api_v1_initiatives_initiative_id")
+    listed = module(client_package, "api.initiatives.get_api_v1_initiatives")
 
     anonymous = client_package.Client(base_url=base_url, raise_on_unexpected_status=True)
 
@@ -111,7 +113,7 @@ def test_a_generated_client_proposes_and_reads_an_initiative(
         client=admin,
         body=models.OrganisationCreate(
             name="Comune di Prova",
-            type_=models.OrganisationCreateType.LOCAL_AUTHORITY,
+            type_=models.OrganisationType.LOCAL_AUTHORITY,
             country="IT",
         ),
     )
@@ -123,7 +125,7 @@ def test_a_generated_client_proposes_and_reads_an_initiative(
             name="Lead Person",
             password=PASSWORD,
             organisation_id=organisation.id,
-            roles=[models.UserCreateRolesItem.PARTNER],
+            roles=[models.RoleName.PARTNER],
         ),
     )
     assert isinstance(user, models.User), user
@@ -133,8 +135,8 @@ def test_a_generated_client_proposes_and_reads_an_initiative(
         title=models.Multilingual.from_dict({"en": "Youth exchange", "fr": "Échange de jeunes"}),
         summary=models.Multilingual.from_dict({"en": "Young people meet."}),
         original_language="en",
-        themes=[models.ProposeThemesItem.YOUTH],
-        level=models.ProposeLevel.EUROPEAN,
+        themes=[models.ThemeId.YOUTH],
+        level=models.Level.EUROPEAN,
         countries=["IT", "RS"],
         start_date=datetime.date(2027, 3, 1),
     )
@@ -148,8 +150,8 @@ def test_a_generated_client_proposes_and_reads_an_initiative(
     assert initiative.id == proposed.parsed.id
     assert initiative.state is models.InitiativeState.PROPOSAL
     assert initiative.version == 1
-    assert initiative.level is models.InitiativeLevel.EUROPEAN
-    assert initiative.themes == [models.InitiativeThemesItem.YOUTH]
+    assert initiative.level is models.Level.EUROPEAN
+    assert initiative.themes == [models.ThemeId.YOUTH]
     assert initiative.title.to_dict() == {"en": "Youth exchange", "fr": "Échange de jeunes"}
     assert initiative.summary["en"] == "Young people meet."
     assert initiative.countries == ["IT", "RS"]
@@ -159,5 +161,14 @@ def test_a_generated_client_proposes_and_reads_an_initiative(
     assert isinstance(initiative.created_at, datetime.datetime)
     assert initiative.approval is None
     assert initiative.partners == []
-    assert models.InitiativeAllowedActionsItem.EDIT in initiative.allowed_actions
+    assert models.Action.EDIT in initiative.allowed_actions
     assert initiative.translations["fr"].stale is False
+
+    # The list's filters are typed parameters too (read views: projected as the projector would).
+    runtime(app).projector.catch_up()
+    page = listed.sync(
+        client=lead, state=models.InitiativeState.PROPOSAL, level=models.Level.EUROPEAN, limit=5
+    )
+    assert isinstance(page, models.InitiativePage), page
+    assert [item.id for item in page.items] == [str(initiative.id)]
+    assert isinstance(page.items[0].waiting_on, models.WaitingOn)

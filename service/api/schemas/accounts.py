@@ -10,7 +10,10 @@ from marshmallow import Schema, fields, validate
 from domain.account import account_errors
 from domain.organisation import organisation_errors
 from domain.values import ORGANISATION_TYPES, ROLES
-from service.api.schemas.base import CommandSchema, OneOf, Timestamp, checked
+from service.api.schemas.base import CommandSchema, Timestamp, checked, vocabulary
+
+OrganisationType = vocabulary("OrganisationType", ORGANISATION_TYPES)
+RoleName = vocabulary("RoleName", ROLES)
 
 
 class LoginSchema(Schema):
@@ -25,7 +28,7 @@ class TokenSchema(Schema):
 
 class OrganisationCreateSchema(CommandSchema):
     name = fields.String(required=True)
-    type = OneOf(ORGANISATION_TYPES, required=True)
+    type = OrganisationType(required=True)
     country = fields.String(
         required=True, metadata={"description": "ISO 3166-1 alpha-2, or XK for Kosovo."}
     )
@@ -37,7 +40,7 @@ class OrganisationCreateSchema(CommandSchema):
 class OrganisationSchema(Schema):
     id = fields.UUID(required=True)
     name = fields.String(required=True)
-    type = OneOf(ORGANISATION_TYPES, required=True)
+    type = OrganisationType(required=True)
     country = fields.String(required=True)
     created_at = Timestamp(required=True)
 
@@ -54,7 +57,7 @@ class UserCreateSchema(CommandSchema):
         required=True, load_only=True, validate=validate.Length(min=12, max=1024)
     )
     organisation_id = fields.UUID(required=True)
-    roles = fields.List(OneOf(ROLES), required=True)
+    roles = fields.List(RoleName(), required=True)
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
         return checked(account_errors, loaded, "email", "name", "roles")
@@ -65,9 +68,9 @@ class UserSchema(Schema):
     email = fields.String(required=True)
     name = fields.String(required=True)
     organisation_id = fields.UUID(required=True)
-    roles = fields.List(OneOf(ROLES), required=True)
+    roles = fields.List(RoleName(), required=True)
     active = fields.Boolean(required=True)
 
 
 class RoleSchema(Schema):
-    role = OneOf(ROLES, required=True)
+    role = RoleName(required=True)

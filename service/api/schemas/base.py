@@ -3,6 +3,7 @@ command schema that merges the domain's field checks into the schema's own."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,10 +35,28 @@ def Timestamp(**kw: Any) -> fields.String:
     return fields.String(metadata={"format": "date-time"}, **kw)
 
 
-def OneOf(values: Any, **kw: Any) -> fields.String:
-    """A string from a fixed vocabulary: validated on load, an `enum` in the OpenAPI document
-    (on a response, only documented: responses are sent as the domain made them)."""
-    return fields.String(validate=validate.OneOf(list(values)), **kw)
+# Each vocabulary's values by the name of its OpenAPI component (register_openapi).
+VOCABULARIES: dict[str, list[str]] = {}
+
+
+class Vocabulary(fields.String):
+    """A string from a fixed vocabulary, named once in the OpenAPI document as an enum, so
+    that a generated client has one type for it (a `Level`, not one per schema using it).
+    Checked on load unless `checked` is false; on a response only documented: responses are
+    sent as the domain made them."""
+
+    def __init__(self, component: str, values: Any, *, checked: bool = True, **kw: Any) -> None:
+        values = list(values)
+        assert VOCABULARIES.setdefault(component, values) == values, component
+        if checked:
+            kw["validate"] = validate.OneOf(values)
+        super().__init__(**kw)
+        self.component = component
+
+
+def vocabulary(component: str, values: Any, **options: Any) -> Callable[..., Vocabulary]:
+    """A field maker for one vocabulary: `Level = vocabulary("Level", LEVELS)`."""
+    return functools.partial(Vocabulary, component, values, **options)
 
 
 # The largest position or version a query may name: beyond it no store can hold one, and
@@ -123,10 +142,19 @@ class PageQuerySchema(Schema):
     cursor = fields.String(load_default=None, validate=validate.Length(max=200))
 
 
+def referring(ret: dict[str, Any], component: str, *replaced: str) -> dict[str, Any]:
+    """A field's schema as a reference to a component, instead of these keys written inline;
+    its description stays (as a sibling of `allOf`, which OpenAPI 3.0 keeps)."""
+    for key in replaced:
+        ret.pop(key, None)
+    return {"allOf": [{"$ref": f"#/components/schemas/{component}"}]}
+
+
 def register_openapi(api: Any) -> None:
-    """Names the multilingual map as one component, referred to by every such field: a client
-    generator names an inline map after its property, and `summary` of an initiative would
-    then collide with the `InitiativeSummary` schema. Call before registering blueprints."""
+    """Names the multilingual map and each vocabulary as one component, referred to by every
+    such field: a client generator names an inline map after its property, and `summary` of
+    an initiative would then collide with the `InitiativeSummary` schema. Call before
+    registering blueprints."""
     api.spec.components.schema(
         MULTILINGUAL_COMPONENT,
         {
@@ -137,11 +165,14 @@ def register_openapi(api: Any) -> None:
         },
     )
 
+    for name, values in VOCABULARIES.items():
+        api.spec.components.schema(name, {"type": "string", "enum": values})
+
     def named_shapes(converter: Any, field: fields.Field, ret: dict[str, Any]) -> dict[str, Any]:
         if isinstance(field, MultilingualField):
-            for key in ("type", "additionalProperties"):
-                ret.pop(key, None)
-            return {"allOf": [{"$ref": f"#/components/schemas/{MULTILINGUAL_COMPONENT}"}]}
+            return referring(ret, MULTILINGUAL_COMPONENT, "type", "additionalProperties")
+        if isinstance(field, Vocabulary):
+            return referring(ret, field.component, "type", "enum")
         # apispec writes a nullable reference as "any object, or the schema": a generated
         # client then reads the schema's document as that empty model. "The schema, or null".
         if isinstance(field, fields.Nested) and field.allow_none and "anyOf" in ret:

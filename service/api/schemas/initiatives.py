@@ -20,16 +20,25 @@ from service.api.schemas.base import (
     CommandSchema,
     IsoDate,
     Multilingual,
-    OneOf,
     StrictInt,
     Timestamp,
     checked,
     loaded_only,
+    vocabulary,
 )
 
-STATES = [s.value for s in State]
-# Documented, not validated here: the domain names an unknown theme in its own words.
-THEME_IDS = {"enum": list(THEMES), "description": "Ids from /themes."}
+InitiativeState = vocabulary("InitiativeState", [s.value for s in State])
+Level = vocabulary("Level", LEVELS)
+# Not checked here: the domain names an unknown theme in its own words.
+ThemeId = vocabulary(
+    "ThemeId", THEMES, checked=False, metadata={"description": "An id from /themes."}
+)
+Decision = vocabulary("Decision", DECISIONS)
+PartnerStatus = vocabulary("PartnerStatus", ["invited", "joined"])
+AmendmentStatus = vocabulary("AmendmentStatus", ["pending", "accepted", "rejected"])
+StepName = vocabulary("StepName", ["national_review", "network_review"])
+StepStatus = vocabulary("StepStatus", ["pending", "approved"])
+Action = vocabulary("Action", RULES)
 
 
 class InitiativeFieldsSchema(CommandSchema):
@@ -39,8 +48,8 @@ class InitiativeFieldsSchema(CommandSchema):
     summary = Multilingual("At most 2,000 characters per language.")
     description = Multilingual("At most 20,000 characters per language.")
     original_language = fields.String(metadata={"description": "ISO 639-1 code."})
-    themes = fields.List(fields.String(metadata=THEME_IDS))
-    level = OneOf(LEVELS)
+    themes = fields.List(ThemeId())
+    level = Level()
     countries = fields.List(fields.String(), metadata={"description": "ISO 3166-1 alpha-2."})
     target_groups = fields.List(fields.String())
     expected_participants = StrictInt(validate=validate.Range(min=0))
@@ -55,8 +64,8 @@ class ProposeSchema(InitiativeFieldsSchema):
     title = Multilingual("At most 200 characters per language.", required=True)
     summary = Multilingual("At most 2,000 characters per language.", required=True)
     original_language = fields.String(required=True, metadata={"description": "ISO 639-1 code."})
-    themes = fields.List(fields.String(metadata=THEME_IDS), required=True)
-    level = OneOf(LEVELS, required=True)
+    themes = fields.List(ThemeId(), required=True)
+    level = Level(required=True)
     countries = fields.List(
         fields.String(), required=True, metadata={"description": "ISO 3166-1 alpha-2."}
     )
@@ -100,7 +109,7 @@ class RationaleSchema(Schema):
 
 
 class ReviewSchema(RationaleSchema, CommandSchema):
-    decision = OneOf(DECISIONS, required=True)
+    decision = Decision(required=True)
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
         return checked(review_errors, loaded, "decision", "rationale")
@@ -134,12 +143,12 @@ class VersionQuerySchema(Schema):
 # ------------------------------------------------------------------ the representation
 class PartnerSchema(Schema):
     organisation_id = fields.String(required=True)
-    status = OneOf(["invited", "joined"], required=True)
+    status = PartnerStatus(required=True)
 
 
 class AmendmentSchema(Schema):
     id = fields.String(required=True)
-    status = OneOf(["pending", "accepted", "rejected"], required=True)
+    status = AmendmentStatus(required=True)
     changes = fields.Nested(InitiativeFieldsSchema, required=True)
     rationale = fields.String(required=True)
     base_version = fields.Integer(required=True)
@@ -151,15 +160,15 @@ class AmendmentSchema(Schema):
 class ReviewEntrySchema(Schema):
     reviewer_id = fields.String()
     organisation_id = fields.String()
-    decision = OneOf(DECISIONS)
+    decision = Decision()
     rationale = fields.String()
     reviewed_version = fields.Integer()
     at = Timestamp()
 
 
 class StepSchema(Schema):
-    name = OneOf(["national_review", "network_review"], required=True)
-    status = OneOf(["pending", "approved"], required=True)
+    name = StepName(required=True)
+    status = StepStatus(required=True)
     reviews = fields.List(fields.Nested(ReviewEntrySchema), required=True)
 
 
@@ -191,7 +200,7 @@ class InitiativeSchema(Schema):
     """An initiative as it is now (or at the version asked for)."""
 
     id = fields.UUID(required=True)
-    state = OneOf(STATES, required=True)
+    state = InitiativeState(required=True)
     version = fields.Integer(required=True)
     created_at = Timestamp(required=True)
     updated_at = Timestamp(required=True)
@@ -202,8 +211,8 @@ class InitiativeSchema(Schema):
     translations = fields.Dict(
         keys=fields.String(), values=fields.Nested(TranslationSchema), required=True
     )
-    themes = fields.List(fields.String(metadata=THEME_IDS), required=True)
-    level = OneOf(LEVELS, required=True)
+    themes = fields.List(ThemeId(), required=True)
+    level = Level(required=True)
     countries = fields.List(fields.String(), required=True)
     target_groups = fields.List(fields.String(), required=True)
     expected_participants = fields.Integer(required=True)
@@ -217,7 +226,7 @@ class InitiativeSchema(Schema):
     outcomes = Multilingual(allow_none=True)
     good_practice = fields.Boolean(required=True)
     allowed_actions = fields.List(
-        OneOf(RULES),
+        Action(),
         required=True,
         metadata={"description": "Commands the calling account may issue now."},
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from domain.values import LEVELS, State
-from service.api.schemas.base import Multilingual, OneOf, PageQuerySchema, Timestamp
-from service.api.schemas.initiatives import STATES, THEME_IDS, PartnerSchema
+from service.api.schemas.base import Multilingual, PageQuerySchema, Timestamp, vocabulary
+from service.api.schemas.initiatives import InitiativeState, Level, PartnerSchema, ThemeId
+
+InboxKind = vocabulary("InboxKind", ["invitation", "amendment", "review"])
 
 SORT_CHOICES = ["-updated_at", "updated_at", "-created_at", "created_at", "title", "-title"]
 
@@ -21,9 +22,9 @@ class ThemeListSchema(Schema):
 
 
 class InitiativeListQuerySchema(PageQuerySchema):
-    state = fields.String(validate=validate.OneOf([s.value for s in State]))
+    state = InitiativeState()
     theme = fields.String(validate=validate.Length(max=60))
-    level = fields.String(validate=validate.OneOf(LEVELS))
+    level = Level()
     country = fields.String(validate=validate.Length(equal=2))
     organisation_id = fields.UUID(metadata={"description": "Lead or partner (any status)."})
     q = fields.String(
@@ -56,9 +57,9 @@ class InitiativeSummarySchema(Schema):
     id = fields.String(required=True)
     title = Multilingual(required=True)
     summary = Multilingual(required=True)
-    state = OneOf(STATES, required=True)
-    themes = fields.List(fields.String(metadata=THEME_IDS), required=True)
-    level = OneOf(LEVELS, required=True)
+    state = InitiativeState(required=True)
+    themes = fields.List(ThemeId(), required=True)
+    level = Level(required=True)
     countries = fields.List(fields.String(), required=True)
     lead_organisation_id = fields.String(required=True)
     partners = fields.List(fields.Nested(PartnerSchema), required=True)
@@ -76,7 +77,7 @@ class InitiativePageSchema(Schema):
 
 
 class InboxItemSchema(Schema):
-    kind = OneOf(["invitation", "amendment", "review"], required=True)
+    kind = InboxKind(required=True)
     initiative_id = fields.String(required=True)
     title = Multilingual(required=True)
     since = Timestamp(required=True)
