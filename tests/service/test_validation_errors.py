@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.service.conftest import Client, World, proposal
+from tests.service.conftest import Client, World, browser, proposal
 from tests.service.conftest import problem as problem_of
 
 
@@ -135,3 +135,22 @@ BROKEN: dict[str, list[Any]] = {
 def test_any_set_of_broken_fields_is_named_exactly(world: World, broken: dict[str, Any]) -> None:
     errors = errors_of(lead_of(world).post("/api/v1/initiatives", proposal(**broken)))
     assert set(errors) == set(broken), (broken, errors)
+
+
+def test_the_console_form_shows_schema_and_domain_errors_together(world: World) -> None:
+    """The console loads its forms with the API's schemas: the same one pass."""
+    person = browser(world, world.partner())
+    form = {
+        "title.en": "Green corridors",
+        "summary.en": "Youth groups plant green corridors.",
+        "original_language": "en",
+        "level": "galactic",
+        "countries": "ZZ",
+        "themes_present": "1",
+        "themes": ["environment"],
+    }
+    response = person.post("/console/initiatives/new", form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="level-error"' in html
+    assert 'id="countries-error"' in html
