@@ -47,7 +47,8 @@ class Vocabulary(fields.String):
 
     def __init__(self, component: str, values: Any, *, checked: bool = True, **kw: Any) -> None:
         values = list(values)
-        assert VOCABULARIES.setdefault(component, values) == values, component
+        if VOCABULARIES.setdefault(component, values) != values:
+            raise ValueError(f"Two vocabularies named {component}.")
         if checked:
             kw["validate"] = validate.OneOf(values)
         super().__init__(**kw)
