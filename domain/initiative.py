@@ -24,6 +24,7 @@ from domain.errors import (
 )
 from domain.values import (
     COUNT_PROBLEM,
+    DECISIONS,
     DEFAULTS,
     MULTILINGUAL_FIELDS,
     REQUIRED_ON_PROPOSAL,
@@ -174,16 +175,10 @@ class Initiative(Aggregate):
         """A partner proposes an initiative; the caller's organisation leads it."""
         if not caller.has(Role.PARTNER):
             raise NotPermitted("Proposing an initiative needs the partner role.")
-        errors = field_errors(fields)
-        for name in REQUIRED_ON_PROPOSAL:
-            if name not in fields:
-                errors.setdefault(name, []).append("Missing data for required field.")
-        valid = {name: value for name, value in fields.items() if name not in errors}
-        complete = {**copy.deepcopy(DEFAULTS), **fields}
-        for name, problems in whole_errors({**DEFAULTS, **valid}).items():
-            errors.setdefault(name, problems)
+        errors = proposal_errors(fields)
         if errors:
             raise InvalidFields(errors)
+        complete = {**copy.deepcopy(DEFAULTS), **fields}
         return cls(
             fields=complete,
             lead_organisation_id=caller.organisation_id,
@@ -411,15 +406,7 @@ class Initiative(Aggregate):
         base_version: int,
     ) -> str:
         actor = self._authorize("propose_amendment", caller)
-        errors: dict[str, Any] = {}
-        if not isinstance(changes, dict) or not changes:
-            errors["changes"] = ["At least one field must change."]
-        else:
-            problems = field_errors(changes)
-            if problems:
-                errors["changes"] = problems
-        if not rationale.strip():
-            errors["rationale"] = ["Must not be empty."]
+        errors = amendment_errors(changes, rationale)
         if errors:
             raise InvalidFields(errors)
         _check_base_version(base_version, self.version)
@@ -539,11 +526,7 @@ class Initiative(Aggregate):
             raise FourEyes(
                 "You approved an earlier step of this round: another reviewer must decide."
             )
-        errors = {}
-        if decision not in ("approve", "request_changes", "reject"):
-            errors["decision"] = ["Must be one of approve, request_changes, reject."]
-        if not rationale.strip():
-            errors["rationale"] = ["A rationale is required."]
+        errors = review_errors(decision, rationale)
         if errors:
             raise InvalidFields(errors)
         step = self.current_step()
@@ -649,6 +632,43 @@ class Initiative(Aggregate):
     def _withdrawn(self, reason: str, actor: Actor) -> None:
         self.state = State.WITHDRAWN
         self.closing_reason = reason
+
+
+def proposal_errors(fields: dict[str, Any]) -> dict[str, list[str]]:
+    """Checks a proposal: each field, the required ones, and the rules that tie them."""
+    errors = field_errors(fields)
+    for name in REQUIRED_ON_PROPOSAL:
+        if name not in fields:
+            errors.setdefault(name, []).append("Missing data for required field.")
+    valid = {name: value for name, value in fields.items() if name not in errors}
+    for name, problems in whole_errors({**DEFAULTS, **valid}).items():
+        errors.setdefault(name, problems)
+    return errors
+
+
+def amendment_errors(changes: Any, rationale: Any) -> dict[str, Any]:
+    """Checks an amendment: the fields it changes (messages nested under `changes`) and its
+    rationale."""
+    errors: dict[str, Any] = {}
+    if not isinstance(changes, dict) or not changes:
+        errors["changes"] = ["At least one field must change."]
+    else:
+        problems = field_errors(changes)
+        if problems:
+            errors["changes"] = problems
+    if not isinstance(rationale, str) or not rationale.strip():
+        errors["rationale"] = ["Must not be empty."]
+    return errors
+
+
+def review_errors(decision: Any, rationale: Any) -> dict[str, list[str]]:
+    """Checks a review: one of the decisions, with a rationale."""
+    errors: dict[str, list[str]] = {}
+    if decision not in DECISIONS:
+        errors["decision"] = [f"Must be one of {', '.join(DECISIONS)}."]
+    if not isinstance(rationale, str) or not rationale.strip():
+        errors["rationale"] = ["A rationale is required."]
+    return errors
 
 
 def report_errors(report: dict[str, Any]) -> dict[str, list[str]]:

@@ -19,6 +19,7 @@ from service.api import audit, auth, errors, health, initiatives, metrics, organ
 from service.api import read_views as views
 from service.api.errors import ApiProblem
 from service.api.request import unfit
+from service.api.schemas import register_openapi
 from service.config import Settings
 from service.context import close_reader, current_application, current_request, request_id
 from service.infrastructure import observability
@@ -169,6 +170,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.before_request(_check_query)
 
     api = TwinningApi(app)
+    register_openapi(api)
     for module in (auth, organisations, users, initiatives, themes, health, audit, metrics):
         api.register_blueprint(module.blp)
     for blueprint in views.BLUEPRINTS:

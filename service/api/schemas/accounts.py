@@ -1,0 +1,76 @@
+"""Schemas of authentication, organisations and accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from domain.account import account_errors
+from domain.organisation import organisation_errors
+from domain.values import ORGANISATION_TYPES, ROLES
+from service.api.schemas.base import CommandSchema, Timestamp, checked, vocabulary
+
+OrganisationType = vocabulary("OrganisationType", ORGANISATION_TYPES)
+RoleName = vocabulary("RoleName", ROLES)
+
+
+class LoginSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class TokenSchema(Schema):
+    token = fields.String(required=True)
+    expires_at = Timestamp(required=True)
+
+
+class OrganisationCreateSchema(CommandSchema):
+    name = fields.String(required=True)
+    type = OrganisationType(required=True)
+    country = fields.String(
+        required=True, metadata={"description": "ISO 3166-1 alpha-2, or XK for Kosovo."}
+    )
+
+    def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
+        return checked(organisation_errors, loaded, "name", "type", "country")
+
+
+class OrganisationSchema(Schema):
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    type = OrganisationType(required=True)
+    country = fields.String(required=True)
+    created_at = Timestamp(required=True)
+
+
+class OrganisationPageSchema(Schema):
+    items = fields.List(fields.Nested(OrganisationSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class UserCreateSchema(CommandSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(required=True)
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=12, max=1024)
+    )
+    organisation_id = fields.UUID(required=True)
+    roles = fields.List(RoleName(), required=True)
+
+    def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
+        return checked(account_errors, loaded, "email", "name", "roles")
+
+
+class UserSchema(Schema):
+    id = fields.UUID(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    organisation_id = fields.UUID(required=True)
+    roles = fields.List(RoleName(), required=True)
+    active = fields.Boolean(required=True)
+
+
+class RoleSchema(Schema):
+    role = RoleName(required=True)
