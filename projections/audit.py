@@ -17,7 +17,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.errors import InvalidFields
 from projections.chain import CHAIN_START, link_hash
-from projections.view import View, insert_many
+from projections.view import Batch, Ids, Tables, View, insert_many
 
 AGGREGATE_TYPES = {
     "Initiative": "initiative",
@@ -138,12 +138,7 @@ class AuditView(View):
         }
 
     def apply(
-        self,
-        conn: sa.Connection,
-        tables: dict[str, sa.Table],
-        events: list[tuple[Any, Any]],
-        app: Any = None,
-        stored: set[str] | None = None,
+        self, conn: sa.Connection, tables: Tables, events: Batch, app: Any, stored: Ids
     ) -> None:
         assert app is not None, "the audit view needs the application's mapper"
         entries, states = tables["entries"], tables["aggregates"]

@@ -17,7 +17,7 @@ from domain.values import AFTER_DECISION, State
 from projections.view import Document, DocumentView, Rows, encode, iso, parse_time
 
 SUMMARY_FIELDS = ("title", "summary", "original_language", "themes", "level", "countries")
-STATES = {state.value: state for state in State}  # a lookup: State(value) costs 1 us a fold
+STATES = {state.value: state for state in State}  # faster than State(value), once a fold
 
 
 def waiting_on(document: Document) -> dict[str, Any]:

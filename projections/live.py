@@ -19,10 +19,8 @@ from projections.view import View
 
 log = logging.getLogger("twinning.projections")
 
-# Catch-ups start at least this far apart: a NOTIFY that comes sooner after the last one
-# started waits out the rest, so that under a stream of commands a projector wakes at most
-# 1/COALESCE times a second, with batches instead of single events. One that comes later
-# (a lone command, or events queued during a catch-up that took longer) is taken at once.
+# Catch-ups start at least this far apart, so that a stream of commands is applied in
+# batches; a NOTIFY later than that is taken at once (docs/PERFORMANCE.md, item 16).
 COALESCE = 0.02
 
 

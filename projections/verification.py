@@ -29,12 +29,9 @@ def verify(
     the links recorded when each event was first seen, then the head with `head_hash`.
 
     A changed, removed, re-ordered or inserted event makes `first_bad_position` the first
-    position that no longer matches; an event that cannot be read counts as changed.
-
-    The stored events are read in blocks of positions. Each link depends on every event
-    before it, so comparing the last recorded link of a block is enough to know the block
-    is intact; only a block that differs is compared event by event to name the first bad
-    position. The recorded chain is thus read once per block, not once per event.
+    position that no longer matches; an event that cannot be read counts as changed. Each
+    link depends on all before it: a block whose last link matches is intact, and only a
+    block that differs is walked event by event (docs/PERFORMANCE.md, item 21).
     """
     previous, checked, start = CHAIN_START, 0, 1
     while start <= position:
@@ -147,7 +144,7 @@ def _link(previous: str, row: Any) -> str | None:
 
 def _block_links(previous: str, rows: list[Any]) -> dict[int, str]:
     """The links of a block of rows, position -> link: `_link` row after row (an unreadable
-    row links as "unreadable"), inlined because verification spends its time here."""
+    row links as "unreadable"), inlined: verification's hot loop (item 21)."""
     links: dict[int, str] = {}
     sha256 = hashlib.sha256
     lengths = _LENGTHS

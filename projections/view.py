@@ -17,6 +17,9 @@ import sqlalchemy as sa
 
 Document = dict[str, Any]
 Rows = dict[str, list[dict[str, Any]]]  # table key -> rows
+Tables = dict[str, sa.Table]  # table key -> table
+Batch = list[tuple[Any, Any]]  # (notification, event) pairs, in position order
+Ids = set[str] | None  # the ids a rebuild's tables hold so far (None: not a rebuild)
 
 
 class View:
@@ -32,12 +35,7 @@ class View:
         raise NotImplementedError
 
     def apply(
-        self,
-        conn: sa.Connection,
-        tables: dict[str, sa.Table],
-        events: list[tuple[Any, Any]],
-        app: Any = None,
-        stored: set[str] | None = None,
+        self, conn: sa.Connection, tables: Tables, events: Batch, app: Any, stored: Ids
     ) -> None:
         """Applies a batch of (notification, event) pairs to the tables in `conn`'s
         transaction. `stored`, when given, holds every id the tables have (a rebuild's fresh
@@ -61,8 +59,7 @@ class DocumentView(View):
     def handler(self, event: Any) -> Callable[..., Any] | None:
         """The method `when` dispatches the event to, bound to this view; None for an event
         of a class the view ignores (one `when` has no method registered for). Resolved once
-        per class: a singledispatchmethod binds anew on every call, which costs as much as
-        the rest of a fold."""
+        per class: a singledispatchmethod binds anew on every call (item 21)."""
         kind = type(event)
         try:
             return self._handlers[kind]
@@ -82,12 +79,7 @@ class DocumentView(View):
         raise NotImplementedError
 
     def apply(
-        self,
-        conn: sa.Connection,
-        tables: dict[str, sa.Table],
-        events: list[tuple[Any, Any]],
-        app: Any = None,
-        stored: set[str] | None = None,
+        self, conn: sa.Connection, tables: Tables, events: Batch, app: Any, stored: Ids
     ) -> None:
         """Folds the batch into the documents and stores the changed ones; with `stored`,
         only those ids are looked up, and the ids stored by this batch are added to it."""
@@ -143,8 +135,7 @@ class DocumentView(View):
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Bulk insert straight through the driver: the statement is compiled once, and only
-    the columns whose type needs it are converted (SQLAlchemy's per-row work was a third of
-    a rebuild's time)."""
+    the columns whose type needs it are converted (docs/PERFORMANCE.md, item 21)."""
     dialect = conn.dialect
     columns = list(table.c)
     statement = str(sa.insert(table).compile(dialect=dialect))
