@@ -602,7 +602,7 @@ class Initiative(Aggregate):
             self.state = AFTER_DECISION[decision]
             self.approval["outcome"] = "changes_requested"
         else:
-            self.state = AFTER_DECISION["reject"]
+            self.state = AFTER_DECISION[decision]
             self.approval["outcome"] = "rejected"
             self.closing_reason = rationale
 

@@ -161,7 +161,6 @@ class InitiativesView(DocumentView):
         at = iso(event.timestamp)
         # A handler returns a new document, or changes this batch's own copy in place.
         document = change(event, document, at) or document
-        assert document is not None
         document["version"] = event.originator_version
         document["updated_at"] = at
         document["position"] = position

@@ -8,11 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.values import LIFECYCLE, REACHED_APPROVAL
-from projections.queries.initiatives import COUNTRIES, MAIN, THEMES, initiative_filters
-from projections.registry import LIVE
+from projections.queries.initiatives import COUNTRIES, MAIN, ORGS, THEMES, initiative_filters
+from projections.queries.organisations import ORGANISATIONS
 
-ORGS = LIVE["initiatives"]["organisations"]
-ORGANISATIONS = LIVE["organisations"]["main"]
 # The states counted as having reached approval (in the lifecycle's order).
 REACHED = [state.value for state in LIFECYCLE if state in REACHED_APPROVAL]
 

@@ -3,24 +3,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from flask import Response, request, stream_with_context
+from flask import request
 from flask.views import MethodView
 
-from domain.errors import NotPermitted
-from domain.values import Caller, Role
 from projections.audit import aggregate_type, version_changes
 from projections.queries import audit as audit_reads
 from projections.queries import encode_cursor
 from projections.verification import stored_event
 from projections.view import iso
+from service.api.auditing import csv_response, require_auditor
 from service.api.read_views import MIN_POSITION_PARAMETER, await_min_position
 from service.api.request import Blueprint, current_caller, documents
 from service.api.schemas import (
@@ -40,27 +36,6 @@ from service.context import reader
 from service.infrastructure.runtime import runtime
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit trail.")
-
-CSV_COLUMNS = [
-    "position",
-    "at",
-    "aggregate_type",
-    "aggregate_id",
-    "initiative_id",
-    "version",
-    "type",
-    "actor_account_id",
-    "actor_organisation_id",
-    "actor_role",
-    "request_id",
-    "rationale",
-    "changes",
-]
-
-
-def require_auditor(caller: Caller) -> None:
-    if not (caller.has(Role.AUDITOR) or caller.has(Role.ADMIN)):
-        raise NotPermitted("Audit endpoints need the auditor or admin role.")
 
 
 @blp.route("/initiatives/<uuid:initiative_id>/history")
@@ -107,44 +82,6 @@ class Entries(MethodView):
             return csv_response(statement)
         items, next_cursor = audit_reads.entries_page(reader(), statement, query["limit"])
         return {"items": items, "next_cursor": next_cursor}
-
-
-def csv_response(statement: Any) -> Response:
-    engine = runtime().engine
-
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        for item in audit_reads.entry_stream(engine, statement):
-            writer.writerow(
-                [
-                    item["position"],
-                    item["at"],
-                    item["aggregate_type"],
-                    item["aggregate_id"],
-                    item["initiative_id"] or "",
-                    item["version"],
-                    item["type"],
-                    item["actor"]["account_id"] or "",
-                    item["actor"]["organisation_id"] or "",
-                    item["actor"]["role"] or "",
-                    item["request_id"] or "",
-                    item["rationale"] or "",
-                    json.dumps(item["changes"], ensure_ascii=False),
-                ]
-            )
-            if buffer.tell() > 65536:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(lines()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
-    )
 
 
 DECISIONS = {

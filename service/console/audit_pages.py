@@ -4,8 +4,8 @@ the hash chain.
 
 The pages hold no rule and no data path of their own: they read the audit view through
 projections.queries.audit (filters, entry shape, digest, verification) and
-projections.audit's changes between versions, write CSV with the API's writer, and use the
-API's own query schemas and the same authorization (`require_auditor`).
+projections.audit's changes between versions, and share the API's CSV writer, query schemas
+and authorization (service.api.auditing).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from domain.errors import InvalidFields
 from domain.values import system_actor
 from projections.audit import version_changes
 from projections.queries import audit as audit_reads
-from service.api.audit import csv_response, require_auditor
+from service.api.auditing import csv_response, require_auditor
 from service.api.schemas import AuditEntriesQuerySchema, DiffQuerySchema, VerifyQuerySchema
 from service.console import (
     LEVELS,
