@@ -208,8 +208,8 @@ class Projector:
         targets = [
             Target(v, v.define(metadata, suffix), f"{v.name}{suffix}", stored=set()) for v in views
         ]
-        # Loaded without their read indexes, indexed once at the end (item 21); the indexes
-        # the load itself uses (primary keys, `ref`) are created with the tables.
+        # Loaded without their read indexes, indexed once at the end (docs/PERFORMANCE.md,
+        # item 21); the indexes the load uses (primary keys, `ref`) come with the tables.
         deferred = []
         for target in targets:
             for table in target.tables.values():

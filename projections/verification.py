@@ -144,7 +144,7 @@ def _link(previous: str, row: Any) -> str | None:
 
 def _block_links(previous: str, rows: list[Any]) -> dict[int, str]:
     """The links of a block of rows, position -> link: `_link` row after row (an unreadable
-    row links as "unreadable"), inlined: verification's hot loop (item 21)."""
+    row links as "unreadable"), inlined: verification spends its time here."""
     links: dict[int, str] = {}
     sha256 = hashlib.sha256
     lengths = _LENGTHS

@@ -59,7 +59,8 @@ class DocumentView(View):
     def handler(self, event: Any) -> Callable[..., Any] | None:
         """The method `when` dispatches the event to, bound to this view; None for an event
         of a class the view ignores (one `when` has no method registered for). Resolved once
-        per class: a singledispatchmethod binds anew on every call (item 21)."""
+        per class: a singledispatchmethod binds anew on every call (docs/PERFORMANCE.md,
+        item 21)."""
         kind = type(event)
         try:
             return self._handlers[kind]
