@@ -12,8 +12,9 @@ from typing import Any
 
 from domain.initiative import Initiative
 from domain.values import Caller, system_actor
-from projections import audit
-from projections.runner import LIVE, VIEW_BY_NAME
+from projections import verification
+from projections.queries import audit as audit_reads
+from projections.registry import VIEW_BY_NAME
 from service.app import close_app, create_app
 from service.infrastructure.runtime import RUNTIME_KEY, Runtime
 
@@ -92,13 +93,13 @@ def raw_read_rate(rt: Runtime) -> float:
     started = time.perf_counter()
     position, count = 0, 0
     while True:
-        rows = audit.raw_rows(rt.app.recorder, position + 1, 2**62, 5000)
+        rows = verification.raw_rows(rt.app.recorder, position + 1, 2**62, 5000)
         if not rows:
             break
         for row in rows:
-            bytes(row[audit.STATE])
+            bytes(row[verification.STATE])
         count += len(rows)
-        position = int(rows[-1][audit.ID])
+        position = int(rows[-1][verification.ID])
     return count / (time.perf_counter() - started)
 
 
@@ -178,9 +179,8 @@ def run(overrides: dict[str, Any], label: str, large: int) -> list[tuple[str, st
     read_rate = raw_read_rate(rt)
     started = time.perf_counter()
     with rt.engine.connect() as conn:
-        entries = LIVE["audit"]["entries"]
-        head = audit.digest(conn, entries)
-        verdict = audit.verify(rt.app, conn, entries, head["position"], head["head_hash"])
+        head = audit_reads.digest(conn)
+        verdict = audit_reads.verify(rt.app, conn, head["position"], head["head_hash"])
     verify_seconds = time.perf_counter() - started
     assert verdict["ok"] and verdict["checked"] == events, verdict
     verify_rate = events / verify_seconds

@@ -814,7 +814,7 @@ def memory(label: str, database: dict[str, str], folder: Path, large: int) -> li
 
 def view_ids(rt: Any) -> list[str]:
     """Every initiative id in the list view."""
-    from projections.runner import LIVE
+    from projections.registry import LIVE
 
     with rt.engine.connect() as conn:
         main = LIVE["initiatives"]["main"]

@@ -23,9 +23,11 @@ from domain.errors import (
     StateConflict,
 )
 from domain.values import (
+    AFTER_DECISION,
     COUNT_PROBLEM,
     DECISIONS,
     DEFAULTS,
+    EDITABLE_STATES,
     MULTILINGUAL_FIELDS,
     REQUIRED_ON_PROPOSAL,
     Actor,
@@ -39,10 +41,9 @@ from domain.values import (
     is_http_url,
     is_iso_date,
     multilingual_errors,
+    waiting_on,
     whole_errors,
 )
-
-EDITABLE_STATES = frozenset({State.PROPOSAL, State.CO_DESIGN})
 
 # Who may do what, and from which states. `who` names a relation between the caller's
 # organisation and the initiative:
@@ -187,7 +188,7 @@ class Initiative(Aggregate):
 
     @event(Proposed)
     def __init__(self, fields: dict[str, Any], lead_organisation_id: str, actor: Actor) -> None:
-        self.state = State.PROPOSAL
+        self.state = STATE_AFTER[Initiative.Proposed]
         self.fields: dict[str, Any] = fields
         self.lead_organisation_id = lead_organisation_id
         self.created_by = actor.account_id
@@ -259,6 +260,19 @@ class Initiative(Aggregate):
                 allowed_actions=self.allowed_actions(caller),
             )
         return caller.acting_as(rule.role)
+
+    def waiting_on(self) -> dict[str, Any]:
+        """Whose move it is, by the rule the read views apply too."""
+        invited = next((org for org, status in self.partners.items() if status == "invited"), None)
+        pending = any(a["status"] == "pending" for a in self.amendments)
+        step = self.current_step()
+        return waiting_on(
+            self.state,
+            self.lead_organisation_id,
+            invited,
+            pending,
+            step["name"] if step is not None else None,
+        )
 
     def translations(self) -> dict[str, dict[str, bool]]:
         original = self.fields["original_language"]
@@ -396,7 +410,7 @@ class Initiative(Aggregate):
 
     @event(CoDesignStarted)
     def _co_design_started(self, actor: Actor) -> None:
-        self.state = State.CO_DESIGN
+        self.state = STATE_AFTER[Initiative.CoDesignStarted]
 
     def propose_amendment(
         self,
@@ -502,7 +516,7 @@ class Initiative(Aggregate):
 
     @event(Submitted)
     def _submitted(self, round: int, steps: list[str], actor: Actor) -> None:
-        self.state = State.IN_REVIEW
+        self.state = STATE_AFTER[Initiative.Submitted]
         self.round = round
         self.approval = {
             "round": round,
@@ -565,13 +579,13 @@ class Initiative(Aggregate):
         if decision == "approve":
             current["status"] = "approved"
             if all(s["status"] == "approved" for s in self.approval["steps"]):
-                self.state = State.APPROVED
+                self.state = AFTER_DECISION[decision]
                 self.approval["outcome"] = "approved"
         elif decision == "request_changes":
-            self.state = State.CO_DESIGN
+            self.state = AFTER_DECISION[decision]
             self.approval["outcome"] = "changes_requested"
         else:
-            self.state = State.REJECTED
+            self.state = AFTER_DECISION[decision]
             self.approval["outcome"] = "rejected"
             self.closing_reason = rationale
 
@@ -580,7 +594,7 @@ class Initiative(Aggregate):
 
     @event(FollowUpStarted)
     def _follow_up_started(self, actor: Actor) -> None:
-        self.state = State.FOLLOW_UP
+        self.state = STATE_AFTER[Initiative.FollowUpStarted]
 
     def record_report(self, caller: Caller, report: dict[str, Any]) -> str:
         """Records a progress report: dates, participants, activities, narrative, evidence."""
@@ -607,7 +621,7 @@ class Initiative(Aggregate):
 
     @event(Completed)
     def _completed(self, outcomes: dict[str, str], actor: Actor) -> None:
-        self.state = State.COMPLETED
+        self.state = STATE_AFTER[Initiative.Completed]
         self.outcomes = outcomes
 
     def recognise_good_practice(self, caller: Caller, rationale: str) -> None:
@@ -630,7 +644,7 @@ class Initiative(Aggregate):
 
     @event(Withdrawn)
     def _withdrawn(self, reason: str, actor: Actor) -> None:
-        self.state = State.WITHDRAWN
+        self.state = STATE_AFTER[Initiative.Withdrawn]
         self.closing_reason = reason
 
 
@@ -669,6 +683,17 @@ def review_errors(decision: Any, rationale: Any) -> dict[str, list[str]]:
     if not isinstance(rationale, str) or not rationale.strip():
         errors["rationale"] = ["A rationale is required."]
     return errors
+
+
+# The state each event leads to; a review's depends on its decision (AFTER_DECISION).
+STATE_AFTER: dict[type[Aggregate.Event], State] = {
+    Initiative.Proposed: State.PROPOSAL,
+    Initiative.CoDesignStarted: State.CO_DESIGN,
+    Initiative.Submitted: State.IN_REVIEW,
+    Initiative.FollowUpStarted: State.FOLLOW_UP,
+    Initiative.Completed: State.COMPLETED,
+    Initiative.Withdrawn: State.WITHDRAWN,
+}
 
 
 def report_errors(report: dict[str, Any]) -> dict[str, list[str]]:

@@ -44,6 +44,45 @@ class State(Enum):
 
 
 FINAL_STATES = frozenset({State.COMPLETED, State.REJECTED, State.WITHDRAWN})
+# The way through the workflow, in order; rejected and withdrawn end it early.
+LIFECYCLE = (
+    State.PROPOSAL,
+    State.CO_DESIGN,
+    State.IN_REVIEW,
+    State.APPROVED,
+    State.FOLLOW_UP,
+    State.COMPLETED,
+)
+# Partners are invited, join, co-edit and amend until the initiative is submitted.
+EDITABLE_STATES = frozenset({State.PROPOSAL, State.CO_DESIGN})
+# The states of an initiative that reached approval: the programme's indicators count these.
+REACHED_APPROVAL = frozenset({State.APPROVED, State.FOLLOW_UP, State.COMPLETED})
+# The state a review decision leads to (an approval: once every step is approved).
+AFTER_DECISION = {
+    "approve": State.APPROVED,
+    "request_changes": State.CO_DESIGN,
+    "reject": State.REJECTED,
+}
+
+
+def waiting_on(
+    state: State, lead: str, invited: str | None, amendments_pending: bool, step: str | None
+) -> dict[str, Any]:
+    """Whose move it is: what an initiative in `state` waits for, and from whom (`invited`:
+    the first invited partner, if any; `step`: the review step under way)."""
+    if state in EDITABLE_STATES:
+        if invited is not None:
+            return {"kind": "invitation", "organisation_id": invited}
+        if amendments_pending:
+            return {"kind": "amendment_decision", "organisation_id": lead}
+        return {"kind": "lead", "organisation_id": lead}
+    if state is State.IN_REVIEW:
+        return {"kind": "review", "role": "reviewer", "step": step}
+    if state is State.APPROVED:
+        return {"kind": "lead", "organisation_id": lead}
+    if state is State.FOLLOW_UP:
+        return {"kind": "report", "organisation_id": lead}
+    return {"kind": "none"}
 
 
 class Level(Enum):

@@ -6,35 +6,58 @@ all read these tables.
 
 from __future__ import annotations
 
+from functools import singledispatchmethod
 from typing import Any
 
 import sqlalchemy as sa
 
-from projections.view import Document, Rows, View, encode, event_name, iso, parse_time
+from domain import values
+from domain.initiative import STATE_AFTER, Initiative
+from domain.values import AFTER_DECISION, State
+from projections.view import Document, DocumentView, Rows, encode, iso, parse_time
 
 SUMMARY_FIELDS = ("title", "summary", "original_language", "themes", "level", "countries")
-REACHED_APPROVAL = ("approved", "follow_up", "completed")
+STATES = {state.value: state for state in State}  # faster than State(value), once a fold
 
 
 def waiting_on(document: Document) -> dict[str, Any]:
-    """Whose move it is: what the initiative waits for, and from whom."""
-    state, lead = document["state"], document["lead_organisation_id"]
-    if state in ("proposal", "co_design"):
-        invited = next(
-            (org for org, status in document["partners"].items() if status == "invited"), None
-        )
-        if invited is not None:
-            return {"kind": "invitation", "organisation_id": invited}
-        if document["pending"]:
-            return {"kind": "amendment_decision", "organisation_id": lead}
-        return {"kind": "lead", "organisation_id": lead}
-    if state == "in_review":
-        return {"kind": "review", "role": "reviewer", "step": document["current_step"]}
-    if state == "approved":
-        return {"kind": "lead", "organisation_id": lead}
-    if state == "follow_up":
-        return {"kind": "report", "organisation_id": lead}
-    return {"kind": "none"}
+    """Whose move it is, by the domain's rule, from what the document holds."""
+    invited = next(
+        (org for org, status in document["partners"].items() if status == "invited"), None
+    )
+    return values.waiting_on(
+        STATES[document["state"]],
+        document["lead_organisation_id"],
+        invited,
+        bool(document["pending"]),
+        document["current_step"],
+    )
+
+
+def proposal(event: Initiative.Proposed, at: str) -> Document:
+    """The document of a newly proposed initiative."""
+    fields = event.fields
+    return {
+        "id": str(event.originator_id),
+        "state": STATE_AFTER[Initiative.Proposed].value,
+        "lead_organisation_id": event.lead_organisation_id,
+        **{key: fields[key] for key in SUMMARY_FIELDS},
+        "partners": {},
+        "partner_since": {},
+        "pending": {},
+        "approvers": [],
+        "round": 0,
+        "steps": [],
+        "current_step": None,
+        "participants": 0,
+        "reports": 0,
+        "good_practice": False,
+        "created_at": at,
+        "submitted_at": None,
+        "approved_at": None,
+        "waiting_on": None,
+        "waiting_since": at,
+    }
 
 
 def summary(document: Document) -> dict[str, Any]:
@@ -61,8 +84,9 @@ def summary(document: Document) -> dict[str, Any]:
     }
 
 
-class InitiativesView(View):
+class InitiativesView(DocumentView):
     name = "initiatives"
+    aggregate = "Initiative."
 
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         def index_table(name: str, *columns: sa.Column[Any]) -> sa.Table:
@@ -129,39 +153,14 @@ class InitiativesView(View):
 
     # -------------------------------------------------------------------- fold
     def fold(self, document: Document | None, event: Any, position: int) -> Document | None:
-        name = event_name(event)
-        if not name.startswith("Initiative."):
-            return None
-        kind = name.split(".", 1)[1]
-        at = iso(event.timestamp)
-        if kind == "Proposed":
-            fields = event.fields
-            document = {
-                "id": str(event.originator_id),
-                "state": "proposal",
-                "lead_organisation_id": event.lead_organisation_id,
-                **{key: fields[key] for key in SUMMARY_FIELDS},
-                "partners": {},
-                "partner_since": {},
-                "pending": {},
-                "approvers": [],
-                "round": 0,
-                "steps": [],
-                "current_step": None,
-                "participants": 0,
-                "reports": 0,
-                "good_practice": False,
-                "created_at": at,
-                "submitted_at": None,
-                "approved_at": None,
-                "waiting_on": None,
-                "waiting_since": at,
-            }
-        elif document is None:
+        change = self.handler(event)
+        if change is None:
+            return None  # not an initiative's event
+        if document is None and type(event) is not Initiative.Proposed:
             return None  # an event of an initiative this view has not seen created
-        else:
-            # The document is this batch's own copy (loaded or folded here): change in place.
-            self._apply(document, kind, event, at)
+        at = iso(event.timestamp)
+        # A handler returns a new document, or changes this batch's own copy in place.
+        document = change(event, document, at) or document
         document["version"] = event.originator_version
         document["updated_at"] = at
         document["position"] = position
@@ -171,53 +170,96 @@ class InitiativesView(View):
             document["waiting_since"] = at
         return document
 
-    @staticmethod
-    def _apply(document: Document, kind: str, event: Any, at: str) -> None:
-        partners = document["partners"]
-        since = document["partner_since"]
-        pending = document["pending"]
-        if kind == "Edited":
-            _apply_changes(document, event.changes)
-        elif kind == "PartnerInvited":
-            partners[event.organisation_id] = "invited"
-            since[event.organisation_id] = at
-        elif kind == "PartnerJoined":
-            partners[event.organisation_id] = "joined"
-            since[event.organisation_id] = at
-        elif kind == "PartnerRemoved":
-            partners.pop(event.organisation_id, None)
-            since.pop(event.organisation_id, None)
-        elif kind == "CoDesignStarted":
-            document["state"] = "co_design"
-        elif kind == "AmendmentProposed":
-            pending[event.amendment_id] = {"author_id": event.actor.account_id, "at": at}
-        elif kind == "AmendmentAccepted":
-            pending.pop(event.amendment_id, None)
-            _apply_changes(document, event.applied)
-        elif kind == "AmendmentRejected":
-            pending.pop(event.amendment_id, None)
-        elif kind == "Submitted":
-            document.update(
-                state="in_review",
-                round=event.round,
-                approvers=[],
-                submitted_at=at,
-                steps=[{"name": s, "status": "pending"} for s in event.steps],
-                current_step=event.steps[0],
-            )
-        elif kind == "ReviewRecorded":
-            _record_review(document, event, at)
-        elif kind == "FollowUpStarted":
-            document["state"] = "follow_up"
-        elif kind == "ReportRecorded":
-            document["participants"] += int(event.report.get("participants", 0))
-            document["reports"] += 1
-        elif kind == "Completed":
-            document["state"] = "completed"
-        elif kind == "RecognisedAsGoodPractice":
-            document["good_practice"] = True
-        elif kind == "Withdrawn":
-            document["state"] = "withdrawn"
+    @singledispatchmethod
+    def when(self, event: Any, document: Document, at: str) -> Document | None:
+        """Events of other aggregates: the view ignores them."""
+        return None
+
+    @when.register
+    def _(self, event: Initiative.Proposed, document: None, at: str) -> Document:
+        return proposal(event, at)
+
+    @when.register
+    def _(self, event: Initiative.Event, document: Document, at: str) -> None:
+        """Any other event of the initiative changes only what `fold` records for all."""
+
+    @when.register
+    def _(self, event: Initiative.Edited, document: Document, at: str) -> None:
+        _apply_changes(document, event.changes)
+
+    @when.register
+    def _(self, event: Initiative.PartnerInvited, document: Document, at: str) -> None:
+        document["partners"][event.organisation_id] = "invited"
+        document["partner_since"][event.organisation_id] = at
+
+    @when.register
+    def _(self, event: Initiative.PartnerJoined, document: Document, at: str) -> None:
+        document["partners"][event.organisation_id] = "joined"
+        document["partner_since"][event.organisation_id] = at
+
+    @when.register
+    def _(self, event: Initiative.PartnerRemoved, document: Document, at: str) -> None:
+        document["partners"].pop(event.organisation_id, None)
+        document["partner_since"].pop(event.organisation_id, None)
+
+    @when.register(Initiative.CoDesignStarted)
+    @when.register(Initiative.FollowUpStarted)
+    @when.register(Initiative.Completed)
+    @when.register(Initiative.Withdrawn)
+    def _(self, event: Any, document: Document, at: str) -> None:
+        document["state"] = STATE_AFTER[type(event)].value
+
+    @when.register
+    def _(self, event: Initiative.AmendmentProposed, document: Document, at: str) -> None:
+        document["pending"][event.amendment_id] = {"author_id": event.actor.account_id, "at": at}
+
+    @when.register
+    def _(self, event: Initiative.AmendmentAccepted, document: Document, at: str) -> None:
+        document["pending"].pop(event.amendment_id, None)
+        _apply_changes(document, event.applied)
+
+    @when.register
+    def _(self, event: Initiative.AmendmentRejected, document: Document, at: str) -> None:
+        document["pending"].pop(event.amendment_id, None)
+
+    @when.register
+    def _(self, event: Initiative.Submitted, document: Document, at: str) -> None:
+        document.update(
+            state=STATE_AFTER[Initiative.Submitted].value,
+            round=event.round,
+            approvers=[],
+            submitted_at=at,
+            steps=[{"name": s, "status": "pending"} for s in event.steps],
+            current_step=event.steps[0],
+        )
+
+    @when.register
+    def _(self, event: Initiative.ReviewRecorded, document: Document, at: str) -> None:
+        steps = [dict(step) for step in document["steps"]]
+        current = next(step for step in steps if step["name"] == event.step)
+        if event.decision == "approve":
+            current["status"] = "approved"
+            document["approvers"] = [*document["approvers"], event.actor.account_id]
+            remaining = [step["name"] for step in steps if step["status"] == "pending"]
+            if remaining:
+                document["current_step"] = remaining[0]
+            else:
+                document["state"] = AFTER_DECISION[event.decision].value
+                document["current_step"] = None
+                document["approved_at"] = document["approved_at"] or at
+        else:
+            document["state"] = AFTER_DECISION[event.decision].value
+            document["current_step"] = None
+        document["steps"] = steps
+
+    @when.register
+    def _(self, event: Initiative.ReportRecorded, document: Document, at: str) -> None:
+        document["participants"] += int(event.report.get("participants", 0))
+        document["reports"] += 1
+
+    @when.register
+    def _(self, event: Initiative.RecognisedAsGoodPractice, document: Document, at: str) -> None:
+        document["good_practice"] = True
 
     # -------------------------------------------------------------------- rows
     def rows(self, document: Document) -> Rows:
@@ -226,7 +268,7 @@ class InitiativesView(View):
             text for field in ("title", "summary") for text in (document.get(field) or {}).values()
         ]
         original = document["title"].get(document["original_language"], "")
-        in_review = document["state"] == "in_review"
+        in_review = document["state"] == State.IN_REVIEW.value
         return {
             "main": [
                 {
@@ -286,25 +328,3 @@ def _apply_changes(document: Document, changes: dict[str, Any]) -> None:
     for key in SUMMARY_FIELDS:
         if key in changes:
             document[key] = changes[key]
-
-
-def _record_review(document: Document, event: Any, at: str) -> None:
-    steps = [dict(step) for step in document["steps"]]
-    current = next(step for step in steps if step["name"] == event.step)
-    if event.decision == "approve":
-        current["status"] = "approved"
-        document["approvers"] = [*document["approvers"], event.actor.account_id]
-        remaining = [step["name"] for step in steps if step["status"] == "pending"]
-        if remaining:
-            document["current_step"] = remaining[0]
-        else:
-            document["state"] = "approved"
-            document["current_step"] = None
-            document["approved_at"] = document["approved_at"] or at
-    elif event.decision == "request_changes":
-        document["state"] = "co_design"
-        document["current_step"] = None
-    else:
-        document["state"] = "rejected"
-        document["current_step"] = None
-    document["steps"] = steps

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from functools import singledispatchmethod
 from typing import Any
 
 import sqlalchemy as sa
 
-from projections.view import Document, Rows, View, event_name, iso
+from domain.organisation import Organisation
+from projections.view import Document, DocumentView, Rows, encode, iso, parse_time
 
 
-class OrganisationsView(View):
+class OrganisationsView(DocumentView):
     name = "organisations"
+    aggregate = "Organisation."
 
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         table = f"view_organisations{suffix}"
@@ -30,8 +33,16 @@ class OrganisationsView(View):
         }
 
     def fold(self, document: Document | None, event: Any, position: int) -> Document | None:
-        if event_name(event) != "Organisation.Registered":
-            return None
+        change = self.handler(event)
+        return None if change is None else change(event, position)  # type: ignore[no-any-return]
+
+    @singledispatchmethod
+    def when(self, event: Any, position: int) -> Document | None:
+        """Events of other classes: the view ignores them."""
+        return None
+
+    @when.register
+    def _(self, event: Organisation.Registered, position: int) -> Document:
         return {
             "id": str(event.originator_id),
             "position": position,
@@ -42,8 +53,6 @@ class OrganisationsView(View):
         }
 
     def rows(self, document: Document) -> Rows:
-        from projections.view import encode, parse_time
-
         return {
             "main": [
                 {

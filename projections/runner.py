@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -25,29 +23,17 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.application import Twinning
 from projections import tracking
-from projections.audit import AuditView
-from projections.initiatives import InitiativesView
-from projections.organisations import OrganisationsView
+from projections.live import Leases, PostgresListener
+from projections.registry import LIVE, VIEWS
 from projections.view import View, iso
 
 log = logging.getLogger("twinning.projections")
-
-VIEWS: list[View] = [OrganisationsView(), InitiativesView(), AuditView()]
-LIVE_METADATA = sa.MetaData()
-LIVE: dict[str, dict[str, sa.Table]] = {view.name: view.define(LIVE_METADATA, "") for view in VIEWS}
-VIEW_BY_NAME = {view.name: view for view in VIEWS}
-AGGREGATE_OF = {"organisations": "Organisation.", "initiatives": "Initiative."}
 
 Progress = Callable[[int, int], None]  # (position reached, head)
 REBUILD_BATCH = 20000
 # Without a NOTIFY, look anyway this often (a missed notification costs at most this).
 LISTEN_TIMEOUT = 2.0
 ANALYZE_AFTER = 20_000  # events applied in one catch-up
-# Catch-ups start at least this far apart: a NOTIFY that comes sooner after the last one
-# started waits out the rest, so that under a stream of commands a projector wakes at most
-# 1/COALESCE times a second, with batches instead of single events. One that comes later
-# (a lone command, or events queued during a catch-up that took longer) is taken at once.
-COALESCE = 0.02
 # A standby projector tries for the leases it lacks this often.
 LEASE_RETRY = 1.0
 
@@ -62,45 +48,6 @@ class Target:
     # In a rebuild the tables start empty: the ids stored so far are all that can be loaded,
     # so a batch looks up only those (None: unknown, look every id up).
     stored: set[str] | None = None
-
-
-def create_tables(engine: sa.Engine) -> None:
-    tracking.metadata.create_all(engine)
-    LIVE_METADATA.create_all(engine)
-    add_missing_columns(engine, LIVE_METADATA)
-    with engine.begin() as conn:
-        for view in VIEWS:  # a row to lock from the first batch on
-            tracking.ensure(conn, view.name)
-
-
-def add_missing_columns(engine: sa.Engine, metadata: sa.MetaData) -> None:
-    """Upgrades view tables made by an earlier release: a column added since (always
-    nullable, rendered from the document while NULL) is added in place; `twinning rebuild`
-    then fills it. Several processes may start at once: a column another one added first
-    is fine."""
-    inspector = sa.inspect(engine)
-    preparer = engine.dialect.identifier_preparer
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable:
-                raise RuntimeError(
-                    f"{table.name} lacks {column.name}: run `twinning rebuild` with this release"
-                )
-            kind = column.type.compile(dialect=engine.dialect)
-            statement = (
-                f"ALTER TABLE {preparer.quote(table.name)} "
-                f"ADD COLUMN {preparer.quote(column.name)} {kind}"
-            )
-            try:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(statement)
-            except sa.exc.DBAPIError:
-                fresh = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
-                if column.name not in fresh:
-                    raise
 
 
 class Projector:
@@ -138,7 +85,7 @@ class Projector:
             return 0
         decoded: dict[int, Any] = {}
         for target, position in zip(targets, positions, strict=True):
-            prefix = AGGREGATE_OF.get(target.view.name, "")
+            prefix = target.view.aggregate
             events = []
             for notification in notifications:
                 if notification.id <= position:
@@ -261,9 +208,8 @@ class Projector:
         targets = [
             Target(v, v.define(metadata, suffix), f"{v.name}{suffix}", stored=set()) for v in views
         ]
-        # Bulk loading into tables without their read indexes, then indexing once, is much
-        # faster than keeping every index up to date row by row. The indexes the load itself
-        # uses (primary keys, `ref`) are created with the tables.
+        # Loaded without their read indexes, indexed once at the end (docs/PERFORMANCE.md,
+        # item 21); the indexes the load uses (primary keys, `ref`) come with the tables.
         deferred = []
         for target in targets:
             for table in target.tables.values():
@@ -339,141 +285,8 @@ class Projector:
             delay = min(delay * 2, 0.2)
 
 
-class Leases:
-    """Session-level PostgreSQL advisory locks, one a view, held on a dedicated connection.
-
-    The process holding a view's lock is its active projector. When the process or its
-    connection dies, PostgreSQL releases the lock and a standby takes it on its next try.
-    """
-
-    def __init__(self, app: Twinning, views: list[View]) -> None:
-        self.app = app
-        self.views = views
-        self.conn: Any = None
-        self.held: set[str] = set()
-
-    @staticmethod
-    def key(schema: str, view: str) -> int:
-        digest = hashlib.sha256(f"twinning-projector:{schema}:{view}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
-
-    def _schema(self) -> str:
-        return str(self.app.env.get("POSTGRES_SCHEMA") or "public")
-
-    def acquire(self) -> list[View]:
-        """Keeps the locks held, tries for the others; returns the views held now."""
-        try:
-            if self.conn is None or self.conn.closed:
-                import psycopg
-
-                self.held.clear()
-                self.conn = psycopg.connect(
-                    autocommit=True,
-                    application_name=f"twinning-projector {socket.gethostname()} {os.getpid()}",
-                    **_connection_kwargs(self.app),
-                )
-            else:
-                self.conn.execute("SELECT 1")  # a lost connection means lost locks
-            for view in self.views:
-                if view.name in self.held:
-                    continue
-                key = self.key(self._schema(), view.name)
-                row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-                if row and row[0]:
-                    self.held.add(view.name)
-        except Exception as error:  # the database went away: hold nothing until it is back
-            log.warning("projector leases lost: %s", type(error).__name__)
-            self.close()
-        return [view for view in self.views if view.name in self.held]
-
-    def close(self) -> None:
-        self.held.clear()
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                self.conn.close()
-        self.conn = None
-
-
-def holders(engine: sa.Engine, schema: str) -> dict[str, str]:
-    """Which projector process holds each view's lease (PostgreSQL; empty on SQLite)."""
-    if engine.dialect.name != "postgresql":
-        return {}
-    keys = {Leases.key(schema, view.name): view.name for view in VIEWS}
-    query = sa.text(
-        "SELECT ((l.classid::bigint << 32) | l.objid::bigint) AS key, a.application_name"
-        " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-    )
-    found = {}
-    with engine.connect() as conn:
-        for key, name in conn.execute(query):
-            signed = key - 2**64 if key >= 2**63 else key
-            if signed in keys:
-                found[keys[signed]] = name
-    return found
-
-
-class PostgresListener:
-    """Waits for the event store's NOTIFY on one dedicated connection; reconnects as needed."""
-
-    def __init__(self, app: Twinning, channel: str) -> None:
-        self.app = app
-        self.channel = channel
-        self.conn: Any = None
-        self.returned = 0.0  # when the last call returned (a catch-up started then)
-
-    def _connect(self) -> None:
-        import psycopg
-        from psycopg import sql
-
-        self.conn = psycopg.connect(autocommit=True, **_connection_kwargs(self.app))
-        self.conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-
-    def __call__(self, timeout: float) -> None:
-        try:
-            if self.conn is None:
-                # Listening starts now: return at once so the runner catches up with what
-                # was recorded before, then waits for notifications.
-                self._connect()
-                return
-            woken = False
-            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
-                woken = True
-            if woken:
-                # Let the commands of the rest of COALESCE land too, then take every
-                # notification queued meanwhile: one batch for all of them, not one each.
-                pause = COALESCE - (time.monotonic() - self.returned)
-                if pause > 0:
-                    time.sleep(pause)
-                for _ in self.conn.notifies(timeout=0):
-                    pass
-        except Exception:  # the database went away: pause, reconnect on the next call
-            self.close()
-            time.sleep(timeout)
-        finally:
-            self.returned = time.monotonic()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(Exception):
-                self.conn.close()
-        self.conn = None
-
-
 def _plain(value: Any) -> Any:
     # SQLite hands back naive datetimes, PostgreSQL aware ones: compare them as UTC text.
     if isinstance(value, datetime):
         return iso(value)
     return value
-
-
-def _connection_kwargs(app: Twinning) -> dict[str, Any]:
-    env = app.env
-    return {
-        "host": env.get("POSTGRES_HOST"),
-        "port": env.get("POSTGRES_PORT"),
-        "user": env.get("POSTGRES_USER"),
-        "password": env.get("POSTGRES_PASSWORD") or None,
-        "dbname": env.get("POSTGRES_DBNAME"),
-        "connect_timeout": 10,
-    }

@@ -1,14 +1,14 @@
-"""What a read view is: tables, and a fold of events into one document per aggregate.
+"""What a read view is: tables, and how a batch of events changes them.
 
-A view folds each event into the document of its aggregate (a plain dict, pure Python), and
-says how a document is stored: a main row plus rows in index tables for filtering. The
-runner owns batching, loading, storing, tracking and transactions.
+Most views fold each event into one document per aggregate (`DocumentView`); the audit view
+appends entries. The runner owns batching, tracking and transactions.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -17,17 +17,59 @@ import sqlalchemy as sa
 
 Document = dict[str, Any]
 Rows = dict[str, list[dict[str, Any]]]  # table key -> rows
+Tables = dict[str, sa.Table]  # table key -> table
+Batch = list[tuple[Any, Any]]  # (notification, event) pairs, in position order
+Ids = set[str] | None  # the ids a rebuild's tables hold so far (None: not a rebuild)
 
 
 class View:
-    """Base class of the read views: subclasses name their tables, fold and rows."""
+    """A read view: the tables it is stored in, and how a batch of events changes them."""
 
     name: str = ""
-    main_key: str = "main"
+    # The aggregate whose events the view reads (a prefix of the event's topic name);
+    # empty: every event.
+    aggregate: str = ""
 
     def define(self, metadata: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
         """The view's tables, named with `suffix` (empty for the live tables)."""
         raise NotImplementedError
+
+    def apply(
+        self, conn: sa.Connection, tables: Tables, events: Batch, app: Any, stored: Ids
+    ) -> None:
+        """Applies a batch of (notification, event) pairs to the tables in `conn`'s
+        transaction. `stored`, when given, holds every id the tables have (a rebuild's fresh
+        tables)."""
+        raise NotImplementedError
+
+
+class DocumentView(View):
+    """A view that folds each event into the document of its aggregate (a plain dict, pure
+    Python) and stores a document as a main row plus rows in index tables for filtering.
+
+    Subclasses dispatch on the event's class, as eventsourcing's `Projection` does: each
+    defines `when`, a `singledispatchmethod` with a method registered per event class, and
+    calls it through `handler`."""
+
+    main_key: str = "main"
+
+    def __init__(self) -> None:
+        self._handlers: dict[type, Callable[..., Any] | None] = {}
+
+    def handler(self, event: Any) -> Callable[..., Any] | None:
+        """The method `when` dispatches the event to, bound to this view; None for an event
+        of a class the view ignores (one `when` has no method registered for). Resolved once
+        per class: a singledispatchmethod binds anew on every call (docs/PERFORMANCE.md,
+        item 21)."""
+        kind = type(event)
+        try:
+            return self._handlers[kind]
+        except KeyError:
+            dispatcher = inspect.getattr_static(self, "when").dispatcher
+            method = dispatcher.dispatch(kind)
+            found = None if method is dispatcher.dispatch(object) else method.__get__(self)
+            self._handlers[kind] = found
+            return found
 
     def fold(self, document: Document | None, event: Any, position: int) -> Document | None:
         """The document after the event; None for an event the view ignores."""
@@ -38,17 +80,10 @@ class View:
         raise NotImplementedError
 
     def apply(
-        self,
-        conn: sa.Connection,
-        tables: dict[str, sa.Table],
-        events: list[tuple[Any, Any]],
-        app: Any = None,
-        stored: set[str] | None = None,
+        self, conn: sa.Connection, tables: Tables, events: Batch, app: Any, stored: Ids
     ) -> None:
-        """Folds a batch of (notification, event) pairs into the documents and stores them.
-
-        `stored`, when given, holds every id the tables have (a rebuild's fresh tables): only
-        those are looked up, and the ids stored by this batch are added to it."""
+        """Folds the batch into the documents and stores the changed ones; with `stored`,
+        only those ids are looked up, and the ids stored by this batch are added to it."""
         keys = [str(event.originator_id) for _, event in events]
         ids = set(keys)
         documents = self.load(conn, tables, ids if stored is None else ids & stored)
@@ -101,8 +136,7 @@ class View:
 
 def insert_many(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Bulk insert straight through the driver: the statement is compiled once, and only
-    the columns whose type needs it are converted (SQLAlchemy's per-row work was a third of
-    a rebuild's time)."""
+    the columns whose type needs it are converted (docs/PERFORMANCE.md, item 21)."""
     dialect = conn.dialect
     columns = list(table.c)
     statement = str(sa.insert(table).compile(dialect=dialect))
@@ -163,7 +197,3 @@ def parse_time(value: str | None) -> datetime | None:
     if value is None:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def event_name(event: Any) -> str:
-    return type(event).__qualname__

@@ -3,25 +3,20 @@
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
-from flask import Response, request, stream_with_context
+from flask import request
 from flask.views import MethodView
 
-from domain.errors import InvalidFields, NotPermitted
-from domain.values import Caller, Role
-from projections import audit as chain
-from projections.queries import BadCursor, decode_cursor, encode_cursor
-from projections.runner import LIVE
+from projections.audit import aggregate_type, version_changes
+from projections.queries import audit as audit_reads
+from projections.queries import encode_cursor
+from projections.verification import stored_event
 from projections.view import iso
+from service.api.auditing import csv_response, require_auditor
 from service.api.read_views import MIN_POSITION_PARAMETER, await_min_position
 from service.api.request import Blueprint, current_caller, documents
 from service.api.schemas import (
@@ -37,63 +32,10 @@ from service.api.schemas import (
     VerifyQuerySchema,
     VerifySchema,
 )
+from service.context import reader
 from service.infrastructure.runtime import runtime
 
-ENTRIES = LIVE["audit"]["entries"]
-
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit trail.")
-
-CSV_COLUMNS = [
-    "position",
-    "at",
-    "aggregate_type",
-    "aggregate_id",
-    "initiative_id",
-    "version",
-    "type",
-    "actor_account_id",
-    "actor_organisation_id",
-    "actor_role",
-    "request_id",
-    "rationale",
-    "changes",
-]
-
-
-def require_auditor(caller: Caller) -> None:
-    if not (caller.has(Role.AUDITOR) or caller.has(Role.ADMIN)):
-        raise NotPermitted("Audit endpoints need the auditor or admin role.")
-
-
-def cursor_position(cursor: str) -> int:
-    """The position a page cursor continues after."""
-    try:
-        [after] = decode_cursor(cursor, 1)
-    except BadCursor as error:
-        raise InvalidFields({"cursor": [str(error)]}) from None
-    if not isinstance(after, int):
-        raise InvalidFields({"cursor": ["Invalid cursor."]})
-    return after
-
-
-def entry(row: Any) -> dict[str, Any]:
-    return {
-        "position": int(row.position),
-        "version": int(row.version),
-        "type": row.type,
-        "at": iso(row.at),
-        "actor": {
-            "account_id": row.actor_account_id,
-            "organisation_id": row.actor_organisation_id,
-            "role": row.actor_role,
-        },
-        "request_id": row.request_id,
-        "changes": json.loads(row.changes),
-        "rationale": row.rationale,
-        "aggregate_type": row.aggregate_type,
-        "aggregate_id": row.aggregate_id,
-        "initiative_id": row.initiative_id,
-    }
 
 
 @blp.route("/initiatives/<uuid:initiative_id>/history")
@@ -106,19 +48,7 @@ class History(MethodView):
         require_auditor(current_caller())
         runtime().app.initiative(initiative_id)  # 404 for an unknown initiative
         await_min_position()
-        return {"items": [entry(row) for row in history_rows(initiative_id)]}
-
-
-def history_rows(initiative_id: UUID) -> list[Any]:
-    """The audit entries of one initiative, in order."""
-    with runtime().engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.select(ENTRIES)
-                .where(ENTRIES.c.aggregate_id == str(initiative_id))
-                .order_by(ENTRIES.c.position)
-            ).all()
-        )
+        return {"items": audit_reads.history(reader(), initiative_id)}
 
 
 @blp.route("/initiatives/<uuid:initiative_id>/diff")
@@ -129,44 +59,8 @@ class Diff(MethodView):
     def get(self, query: dict[str, Any], initiative_id: UUID) -> dict[str, Any]:
         """Field-by-field differences between two versions (multilingual text per language)."""
         require_auditor(current_caller())
-        changes = version_diff(initiative_id, query["from"], query["to"])
+        changes = version_changes(runtime().app, initiative_id, query["from"], query["to"])
         return {"from": query["from"], "to": query["to"], "changes": changes}
-
-
-def version_diff(initiative_id: UUID, first: int, second: int) -> dict[str, Any]:
-    """The changes from one version to another; InvalidFields (keyed `from`, `to`) for a
-    version the initiative does not have."""
-    app = runtime().app
-    current = app.initiative(initiative_id).version
-    errors = {
-        name: [f"Must be a version from 1 to {current}."]
-        for name, version in (("from", first), ("to", second))
-        if not 1 <= version <= current
-    }
-    if errors:
-        raise InvalidFields(errors)
-    before = chain.flatten(app.initiative(initiative_id, version=first))
-    after = chain.flatten(app.initiative(initiative_id, version=second))
-    return chain.changes(before, after)
-
-
-def _entry_conditions(query: dict[str, Any]) -> list[Any]:
-    conditions = []
-    for field, column in (
-        ("actor_id", ENTRIES.c.actor_account_id),
-        ("organisation_id", ENTRIES.c.actor_organisation_id),
-        ("initiative_id", ENTRIES.c.initiative_id),
-        ("type", ENTRIES.c.type),
-        ("aggregate_type", ENTRIES.c.aggregate_type),
-        ("aggregate_id", ENTRIES.c.aggregate_id),
-    ):
-        if query.get(field) is not None:
-            conditions.append(column == str(query[field]))
-    if query.get("from") is not None:
-        conditions.append(ENTRIES.c.at >= query["from"])
-    if query.get("to") is not None:
-        conditions.append(ENTRIES.c.at < query["to"])
-    return conditions
 
 
 @blp.route("/audit/entries")
@@ -183,69 +77,11 @@ class Entries(MethodView):
         """The whole system's decisions and changes, one entry per event; filters combine."""
         require_auditor(current_caller())
         await_min_position()
-        statement = entries_statement(query)
+        statement = audit_reads.entries_statement(query)
         if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
             return csv_response(statement)
-        rows, next_cursor = entries_page(statement, query["limit"])
-        return {"items": [entry(row) for row in rows], "next_cursor": next_cursor}
-
-
-def entries_statement(query: dict[str, Any]) -> Any:
-    """The audit entries matching the filters (and after the cursor), in position order."""
-    conditions = _entry_conditions(query)
-    if query.get("cursor"):
-        conditions.append(ENTRIES.c.position > cursor_position(query["cursor"]))
-    return sa.select(ENTRIES).where(*conditions).order_by(ENTRIES.c.position)
-
-
-def entries_page(statement: Any, limit: int) -> tuple[list[Any], str | None]:
-    """One page of entries and the cursor of the next (None on the last page)."""
-    with runtime().engine.connect() as conn:
-        rows = conn.execute(statement.limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(int(rows[-1].position)) if more else None
-
-
-def csv_response(statement: Any) -> Response:
-    engine = runtime().engine
-
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        with engine.connect() as conn:
-            result = conn.execution_options(yield_per=500).execute(statement)
-            for row in result:
-                item = entry(row)
-                writer.writerow(
-                    [
-                        item["position"],
-                        item["at"],
-                        item["aggregate_type"],
-                        item["aggregate_id"],
-                        item["initiative_id"] or "",
-                        item["version"],
-                        item["type"],
-                        item["actor"]["account_id"] or "",
-                        item["actor"]["organisation_id"] or "",
-                        item["actor"]["role"] or "",
-                        item["request_id"] or "",
-                        item["rationale"] or "",
-                        json.dumps(item["changes"], ensure_ascii=False),
-                    ]
-                )
-                if buffer.tell() > 65536:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(lines()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
-    )
+        items, next_cursor = audit_reads.entries_page(reader(), statement, query["limit"])
+        return {"items": items, "next_cursor": next_cursor}
 
 
 DECISIONS = {
@@ -271,41 +107,15 @@ class AuditBundle(MethodView):
         rt = runtime()
         initiative = rt.app.initiative(initiative_id)
         await_min_position()
-        events = []
-        with rt.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(ENTRIES)
-                .where(ENTRIES.c.aggregate_id == str(initiative_id))
-                .order_by(ENTRIES.c.position)
-            ).all()
-            for row in rows:
-                previous = (
-                    conn.execute(
-                        sa.select(ENTRIES.c.link_hash)
-                        .where(ENTRIES.c.position < row.position)
-                        .order_by(ENTRIES.c.position.desc())
-                        .limit(1)
-                    ).scalar()
-                    or chain.CHAIN_START
-                )
-                events.append(
-                    {
-                        "entry": entry(row),
-                        "previous_link": previous,
-                        "link": row.link_hash,
-                        "stored": stored_row(rt.app, int(row.position)),
-                    }
-                )
-            head = chain.digest(conn, ENTRIES)
-        at = head["at"]
+        conn = reader()
+        events = audit_reads.chain_links(conn, initiative_id)
+        for event in events:
+            event["stored"] = stored_event(rt.app.recorder, event["entry"]["position"])
         return {
             "initiative_id": str(initiative_id),
             "version": initiative.version,
             "generated_at": iso(datetime.now(UTC)),
-            "digest": {
-                **head,
-                "at": iso(at) if at is not None else None,
-            },
+            "digest": audit_reads.digest(conn),
             "events": events,
             "decisions": [e["entry"] for e in events if e["entry"]["type"] in DECISIONS],
             "diffs": [
@@ -313,22 +123,6 @@ class AuditBundle(MethodView):
             ],
             "verify_with": "python3 tools/verify_audit_bundle.py bundle.json",
         }
-
-
-def stored_row(app: Any, position: int) -> dict[str, Any] | None:
-    """The event at a position exactly as stored, its bytes in base64."""
-    rows = chain.raw_rows(app.recorder, position, position, 1)
-    if not rows:
-        return None
-    row = rows[0]
-    state = row[chain.STATE]
-    return {
-        "position": int(row[chain.ID]),
-        "originator_id": chain.normal_id(row[chain.ORIGINATOR_ID]),
-        "version": int(row[chain.VERSION]),
-        "topic": str(row[chain.TOPIC]),
-        "state": base64.b64encode(bytes(state)).decode("ascii") if state is not None else None,
-    }
 
 
 @blp.route("/audit/digest")
@@ -340,10 +134,7 @@ class Digest(MethodView):
         """The head of the hash chain over every recorded event: keep it outside the system."""
         require_auditor(current_caller())
         await_min_position()
-        with runtime().engine.connect() as conn:
-            head = chain.digest(conn, ENTRIES)
-        at = head["at"]
-        return {**head, "at": iso(at) if at is not None else None}
+        return audit_reads.digest(reader())
 
 
 @blp.route("/audit/verify")
@@ -354,25 +145,9 @@ class Verify(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Recompute the chain from the stored events and check it against a digest."""
         require_auditor(current_caller())
-        return verify_chain(query.get("position"), query.get("head_hash"))
-
-
-def verify_chain(position: int | None, head_hash: str | None) -> dict[str, Any]:
-    """Recomputes the chain up to `position` (the head when None) and compares it with
-    `head_hash` when given; InvalidFields for a position beyond the head."""
-    rt = runtime()
-    with rt.engine.connect() as conn:
-        head = chain.digest(conn, ENTRIES)["position"]
-        position = head if position is None else position
-        if position > head:
-            raise InvalidFields({"position": [f"The chain has reached position {head}."]})
-        result = chain.verify(rt.app, conn, ENTRIES, position, head_hash)
-    return {
-        "ok": result["ok"],
-        "checked": result["checked"],
-        "first_bad_position": result["first_bad_position"],
-        "position": position,
-    }
+        return audit_reads.verify_up_to(
+            runtime().app, reader(), query.get("position"), query.get("head_hash")
+        )
 
 
 @blp.route("/events")
@@ -385,7 +160,7 @@ class Events(MethodView):
         require_auditor(current_caller())
         after = query.get("after", 0)
         if query.get("cursor"):
-            after = cursor_position(query["cursor"])
+            after = audit_reads.cursor_position(query["cursor"])
         app = runtime().app
         limit = query["limit"]
         notifications = app.recorder.select_notifications(start=int(after) + 1, limit=limit + 1)
@@ -410,7 +185,7 @@ class Events(MethodView):
                 {
                     "position": notification.id,
                     "type": type(event).__name__,
-                    "aggregate_type": chain.aggregate_type(notification.topic),
+                    "aggregate_type": aggregate_type(notification.topic),
                     "aggregate_id": str(notification.originator_id),
                     "version": notification.originator_version,
                     "at": iso(event.timestamp),

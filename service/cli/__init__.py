@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from domain.errors import DuplicateEmail, InvalidFields
-from projections.runner import VIEW_BY_NAME
+from projections.registry import VIEW_BY_NAME
 from service.config import ConfigError, Settings
 from service.infrastructure.observability import configure_logging
 from service.infrastructure.runtime import Runtime
@@ -267,15 +267,13 @@ def audit() -> None:
 @click.option("--head-hash", default=None, help="The head hash of a digest kept outside.")
 def audit_verify(position: int | None, head_hash: str | None) -> None:
     """Recompute the hash chain from the stored events; exit 1 when anything was altered."""
-    from projections import audit as chain
-    from projections.runner import LIVE
+    from projections.queries import audit as audit_reads
 
     rt = open_runtime(load_settings())
-    entries = LIVE["audit"]["entries"]
     try:
         rt.projector.catch_up()
         with rt.engine.connect() as conn:
-            head = chain.digest(conn, entries)
+            head = audit_reads.digest(conn)
             position = head["position"] if position is None else position
             if position > head["position"]:
                 click.echo(
@@ -283,7 +281,7 @@ def audit_verify(position: int | None, head_hash: str | None) -> None:
                     err=True,
                 )
                 sys.exit(2)
-            result = chain.verify(rt.app, conn, entries, position, head_hash)
+            result = audit_reads.verify(rt.app, conn, position, head_hash)
     finally:
         rt.close()
     if result["ok"]:

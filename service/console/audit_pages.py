@@ -3,9 +3,9 @@ initiative's timeline and the differences between two of its versions, and the i
 the hash chain.
 
 The pages hold no rule and no data path of their own: they read the audit view through
-service.api.audit's table, filters, entry shape and CSV writer, and projections.audit's flatten,
-changes, digest and verify, with the API's own query schemas and the same authorization
-(`require_auditor`).
+projections.queries.audit (filters, entry shape, digest, verification) and
+projections.audit's changes between versions, and share the API's CSV writer, query schemas
+and authorization (service.api.auditing).
 """
 
 from __future__ import annotations
@@ -21,19 +21,9 @@ from flask_babel import lazy_gettext as _l
 
 from domain.errors import InvalidFields
 from domain.values import system_actor
-from projections import audit as chain
-from projections.view import iso
-from service.api.audit import (
-    ENTRIES,
-    csv_response,
-    entries_page,
-    entries_statement,
-    entry,
-    history_rows,
-    require_auditor,
-    verify_chain,
-    version_diff,
-)
+from projections.audit import version_changes
+from projections.queries import audit as audit_reads
+from service.api.auditing import csv_response, require_auditor
 from service.api.schemas import AuditEntriesQuerySchema, DiffQuerySchema, VerifyQuerySchema
 from service.console import (
     LEVELS,
@@ -50,6 +40,7 @@ from service.console import (
     organisation_name,
     theme_name,
 )
+from service.context import reader
 from service.infrastructure.runtime import runtime
 
 PAGE_SIZE = 50
@@ -164,16 +155,15 @@ def change_rows(changes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def shown(row: Any) -> dict[str, Any]:
+def shown(item: dict[str, Any]) -> dict[str, Any]:
     """An audit entry (the API's shape), marked when the platform itself acted."""
-    item = entry(row)
     item["by_system"] = item["actor"]["account_id"] == SYSTEM_ACCOUNT
     return item
 
 
 def history(initiative_id: UUID) -> list[dict[str, Any]]:
     """Every audit entry of the initiative in order (as the API's History)."""
-    return [shown(row) for row in history_rows(initiative_id)]
+    return [shown(item) for item in audit_reads.history(reader(), initiative_id)]
 
 
 # ------------------------------------------------------------------ entries
@@ -226,14 +216,14 @@ def audit_entries() -> Any:
     filters = entry_filters()
     try:
         query = entries_query(filters)
-        statement = entries_statement(query)
+        statement = audit_reads.entries_statement(query)
     except InvalidFields as invalid:
         return invalid_entries(filters, forms.field_errors(invalid.errors))
-    rows, next_cursor = entries_page(statement, query["limit"])
+    items, next_cursor = audit_reads.entries_page(reader(), statement, query["limit"])
     kept = {k: v for k, v in filters.items() if k != "cursor"}
     return render_template(
         "console/audit_entries.html",
-        items=[shown(row) for row in rows],
+        items=[shown(item) for item in items],
         next_cursor=next_cursor,
         filters=kept,
         paged="cursor" in filters,
@@ -252,7 +242,7 @@ def audit_csv() -> Any:
         query = entries_query(filters)
     except InvalidFields as invalid:
         return invalid_entries(filters, forms.field_errors(invalid.errors))
-    return csv_response(entries_statement(query))
+    return csv_response(audit_reads.entries_statement(query))
 
 
 # ------------------------------------------------------------------ one initiative
@@ -288,7 +278,7 @@ def diff(initiative_id: UUID) -> Any:
     rows: list[dict[str, Any]] = []
     try:
         query = forms.load(DiffQuerySchema(), document)
-        rows = change_rows(version_diff(initiative_id, query["from"], query["to"]))
+        rows = change_rows(version_changes(app, initiative_id, query["from"], query["to"]))
     except InvalidFields as invalid:
         errors = forms.field_errors(invalid.errors)
     return render_template(
@@ -313,28 +303,27 @@ def history_versions(initiative_id: UUID) -> dict[int, dict[str, Any]]:
 def integrity() -> Any:
     """The head of the hash chain to keep outside the system, and its verification."""
     auditor()
-    rt = runtime()
     asked = {name: request.args.get(name, "").strip() for name in ("position", "head_hash")}
     checking = any(name in request.args for name in asked)
     errors: dict[str, list[str]] = {}
     result = None
-    with rt.engine.connect() as conn:
-        head = chain.digest(conn, ENTRIES)
+    head = audit_reads.digest(reader())
     if checking:
         try:
             query = forms.load(
                 VerifyQuerySchema(), {name: value for name, value in asked.items() if value}
             )
-            found = verify_chain(query.get("position"), query.get("head_hash"))
+            found = audit_reads.verify_up_to(
+                runtime().app, reader(), query.get("position"), query.get("head_hash")
+            )
         except InvalidFields as invalid:
             errors = forms.field_errors(invalid.errors)
         else:
             result = {**found, "compared": "head_hash" in query}
-    shown = {**head, "at": iso(head["at"]) if head["at"] is not None else None}
     return render_template(
         "console/audit_integrity.html",
-        digest=shown,
-        digest_text=json.dumps(shown, indent=2),
+        digest=head,
+        digest_text=json.dumps(head, indent=2),
         asked=asked,
         result=result,
         errors=errors,

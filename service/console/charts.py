@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -33,7 +32,7 @@ from service.console import (
     need_login,
     theme_name,
 )
-from service.infrastructure.runtime import runtime
+from service.context import reader
 
 CATALOGUE_PAGE = 12
 MAX_YEARS = 15
@@ -173,16 +172,6 @@ def query_of(schema_class: type, names: Sequence[str]) -> tuple[dict[str, Any], 
     return forms.load(schema_class(unknown=EXCLUDE), raw), raw
 
 
-def first_year(conn: sa.Connection) -> int | None:
-    """The year the first initiative was proposed (None: there is none yet)."""
-    earliest = conn.execute(sa.select(sa.func.min(queries.MAIN.c.created_at))).scalar()
-    if earliest is None:
-        return None
-    if isinstance(earliest, str):  # some drivers hand back the stored text
-        return int(earliest[:4])
-    return int(earliest.year)
-
-
 def reached_approval(stats: dict[str, Any]) -> int:
     return int(stats["national"]["initiatives"]) + int(stats["european"]["international"])
 
@@ -263,14 +252,12 @@ def impact() -> Any:
     charts: list[Chart] = []
     if not errors:
         this_year = datetime.now(UTC).year
-        with runtime().engine.connect() as conn:
-            stats = queries.impact(conn, **query)
-            start = first_year(conn) or this_year
-            start = max(min(start, this_year), this_year - MAX_YEARS + 1)
-            across = {k: v for k, v in query.items() if k != "year"}
-            yearly = [
-                (y, queries.impact(conn, year=y, **across)) for y in range(start, this_year + 1)
-            ]
+        conn = reader()
+        stats = queries.impact(conn, **query)
+        start = queries.first_year(conn) or this_year
+        start = max(min(start, this_year), this_year - MAX_YEARS + 1)
+        across = {k: v for k, v in query.items() if k != "year"}
+        yearly = [(y, queries.impact(conn, year=y, **across)) for y in range(start, this_year + 1)]
         charts = impact_charts(stats, yearly, query.get("year"))
     return render_template(
         "console/impact.html",
@@ -296,8 +283,7 @@ def good_practices() -> Any:
         request_args = ("theme", "country", "cursor")
         query, filters = query_of(GoodPracticeQuerySchema, request_args)
         query["limit"] = CATALOGUE_PAGE
-        with runtime().engine.connect() as conn:
-            page = queries.good_practices(conn, **query)
+        page = queries.good_practices(reader(), **query)
     except InvalidFields as invalid:
         errors = forms.field_errors(invalid.errors)
         filters = {k: v for k, v in request.args.items() if k in ("theme", "country")}

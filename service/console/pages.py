@@ -1,26 +1,20 @@
-"""Console pages for everybody signed in and for partners: sign-in, inbox, the initiative list,
-an initiative, and the forms of every command on it."""
+"""Console pages for everybody signed in and for partners: sign-in, and the forms of every
+command on an initiative (the pages that read are in initiative_pages)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
 from flask import Response, abort, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from marshmallow import Schema
 
 from domain.application import Outcome
 from domain.errors import DomainError, EditConflict, InvalidFields
 from domain.initiative import Initiative
-from domain.values import LANGUAGES, MULTILINGUAL_FIELDS, Caller, State
-from projections import queries
-from projections.initiatives import waiting_on
-from projections.runner import LIVE
+from domain.values import LANGUAGES, MULTILINGUAL_FIELDS
 from service.api.auth import log_in
 from service.api.errors import ApiProblem, status_of
 from service.api.initiatives import representation
@@ -28,7 +22,6 @@ from service.api.schemas import (
     AmendmentCreateSchema,
     CompleteSchema,
     EditSchema,
-    InitiativeListQuerySchema,
     InviteSchema,
     ProposeSchema,
     RationaleSchema,
@@ -36,37 +29,8 @@ from service.api.schemas import (
     ReportSchema,
 )
 from service.console import bp, current_language, forms, need_login, problem_text, session
+from service.console.initiative_pages import initiative_page, languages_of, load_initiative
 from service.infrastructure.runtime import now, runtime
-
-PAGE_SIZE = 20
-WAIT_SECONDS = 2.0
-ENTRIES = LIVE["audit"]["entries"]
-LIFECYCLE = ("proposal", "co_design", "in_review", "approved", "follow_up", "completed")
-DONE = {
-    "propose": _l("Your initiative is proposed."),
-    "edit": _l("Your changes are saved."),
-    "invite_partner": _l("The organisation is invited."),
-    "join": _l("Your organisation has joined."),
-    "remove_partner": _l("The partner is removed."),
-    "start_co_design": _l("Co-design is open."),
-    "propose_amendment": _l("Your amendment is proposed."),
-    "accept_amendment": _l("The amendment is accepted and merged."),
-    "reject_amendment": _l("The amendment is rejected."),
-    "submit": _l("The initiative is submitted for review."),
-    "review": _l("Your review is recorded."),
-    "start_follow_up": _l("Follow-up has started."),
-    "report": _l("Your report is recorded."),
-    "complete": _l("The initiative is completed."),
-    "recognise_good_practice": _l("The initiative is recognised as good practice."),
-    "withdraw": _l("The initiative is withdrawn."),
-}
-
-
-def wait_for(position: Any) -> None:
-    """Read-your-writes after a command: wait (briefly) until the views show it."""
-    raw = str(position or "")
-    if raw.isdigit() and len(raw) < 18:
-        runtime().projector.wait(int(raw), WAIT_SECONDS)
 
 
 # ------------------------------------------------------------------------ sign in
@@ -108,141 +72,6 @@ def logout() -> Response:
     response = redirect(url_for("console.login"), code=303)
     session.end(response)
     return response
-
-
-# ------------------------------------------------------------------------ home
-@bp.get("/")
-def home() -> Any:
-    caller = need_login()
-    wait_for(request.args.get("at"))
-    with runtime().engine.connect() as conn:
-        page = queries.inbox(conn, caller, limit=100, cursor=None)
-    account = runtime().app.account(UUID(caller.account_id))
-    return render_template("console/home.html", inbox=page.items, account=account)
-
-
-# ------------------------------------------------------------------------ list
-@bp.get("/initiatives")
-def initiatives() -> Any:
-    need_login()
-    wait_for(request.args.get("at"))
-    raw = {k: v for k, v in request.args.items() if v.strip() and k not in ("at", "lang")}
-    raw.setdefault("limit", str(PAGE_SIZE))
-    errors: dict[str, list[str]] = {}
-    page = queries.Page([], None)
-    try:
-        query = forms.load(InitiativeListQuerySchema(), raw)
-        if "organisation_id" in query:
-            query["organisation_id"] = str(query["organisation_id"])
-        with runtime().engine.connect() as conn:
-            page = queries.list_initiatives(conn, **query)
-    except InvalidFields as invalid:
-        errors = forms.field_errors(invalid.errors)
-    except queries.BadCursor:
-        errors = {"cursor": [_("This page link is no longer valid; start again.")]}
-    template = "console/_results.html" if request.headers.get("HX-Request") else "console/list.html"
-    return render_template(
-        template,
-        items=page.as_dict()["items"],
-        next_cursor=page.next_cursor,
-        filters=raw,
-        errors=errors,
-        states=[state.value for state in State],
-    ), (422 if errors else 200)
-
-
-# ------------------------------------------------------------------------ one initiative
-def load_initiative(initiative_id: UUID, version: int | None = None) -> Initiative:
-    return runtime().app.initiative(initiative_id, version=version)
-
-
-def waiting(initiative: Initiative) -> dict[str, Any]:
-    """Whose move it is, by the same rule the read views apply."""
-    current_step = None
-    if initiative.approval is not None:
-        current_step = next(
-            (s["name"] for s in initiative.approval["steps"] if s["status"] == "pending"), None
-        )
-    return waiting_on(
-        {
-            "state": initiative.state.value,
-            "lead_organisation_id": initiative.lead_organisation_id,
-            "partners": initiative.partners,
-            "pending": [a for a in initiative.amendments if a.get("status") == "pending"],
-            "current_step": current_step,
-        }
-    )
-
-
-def lifecycle(initiative_id: UUID) -> list[dict[str, Any]]:
-    """The states the initiative went through and when it entered each, from the state
-    changes the audit view records for every event."""
-    with runtime().engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(ENTRIES.c.changes, ENTRIES.c.at)
-            .where(
-                ENTRIES.c.aggregate_id == str(initiative_id),
-                # Only entries whose changes name the state (compact JSON): few to decode
-                # even in a long history.
-                ENTRIES.c.changes.like('%"state":%'),
-            )
-            .order_by(ENTRIES.c.position)
-        ).all()
-    reached: list[dict[str, Any]] = []
-    for row in rows:
-        state = (json.loads(row.changes).get("state") or {}).get("new")
-        if state:
-            reached.append({"state": state, "at": row.at})
-    return reached
-
-
-def initiative_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple[str, int]:
-    caller = need_login()
-    requested = request.args.get("version", "")
-    current = load_initiative(initiative_id)
-    initiative = current
-    if requested.isdigit() and 0 < int(requested) < current.version:
-        initiative = load_initiative(initiative_id, int(requested))
-    shown = representation(initiative, caller, current=initiative is current)
-    context.setdefault("done", str(DONE.get(request.args.get("done", ""), "")))
-    return render_template(
-        "console/initiative.html",
-        i=shown,
-        current_version=current.version,
-        waiting=waiting(initiative),
-        entered={step["state"]: step["at"] for step in lifecycle(initiative_id)},
-        lifecycle_states=LIFECYCLE,
-        languages=languages_of(shown),
-        organisations=invitable(current, caller),
-        form=request.form,
-        **context,
-    ), status
-
-
-def languages_of(shown: dict[str, Any]) -> list[str]:
-    """The languages the initiative's texts are in: the original first."""
-    found = {shown["original_language"]}
-    for name in MULTILINGUAL_FIELDS:
-        found.update(shown.get(name) or {})
-    return [shown["original_language"], *sorted(found - {shown["original_language"]})]
-
-
-def invitable(initiative: Initiative, caller: Caller) -> list[dict[str, Any]]:
-    """Organisations the lead may invite (not the lead, not already a partner)."""
-    if "invite_partner" not in initiative.allowed_actions(caller):
-        return []
-    involved = {initiative.lead_organisation_id, *initiative.partners}
-    with runtime().engine.connect() as conn:
-        page = queries.list_organisations(conn, limit=500, cursor=None)
-    return sorted(
-        (o for o in page.as_dict()["items"] if o["id"] not in involved),
-        key=lambda o: o["name"].casefold(),
-    )
-
-
-@bp.get("/initiatives/<uuid:initiative_id>")
-def initiative(initiative_id: UUID) -> Any:
-    return initiative_page(initiative_id)
 
 
 # ------------------------------------------------------------------------ commands

@@ -11,12 +11,14 @@ from domain.application import require_role
 from domain.errors import DomainError
 from domain.values import Role
 from projections import queries
-from service.api.audit import version_diff
+from projections.audit import version_changes
 from service.api.initiatives import representation
 from service.api.schemas import ReviewSchema
 from service.console import bp, forms, need_login
 from service.console.audit_pages import change_rows
-from service.console.pages import done, load_initiative, refusal, wait_for, waiting
+from service.console.initiative_pages import load_initiative, wait_for
+from service.console.pages import done, refusal
+from service.context import reader
 from service.infrastructure.runtime import runtime
 
 
@@ -27,8 +29,7 @@ def review_queue() -> Any:
     wait_for(request.args.get("at"))
     cursor = request.args.get("cursor") or None
     try:
-        with runtime().engine.connect() as conn:
-            page = queries.review_queue(conn, caller, limit=50, cursor=cursor)
+        page = queries.review_queue(reader(), caller, limit=50, cursor=cursor)
     except queries.BadCursor:
         return redirect(url_for("console.review_queue"), code=303)
     return render_template(
@@ -39,11 +40,12 @@ def review_queue() -> Any:
 def round_diff(initiative_id: UUID) -> dict[str, Any] | None:
     """What changed between the version decided in the previous round and the one submitted
     in this round (None in the first round)."""
-    rounds = runtime().app.submitted_versions(initiative_id)
+    app = runtime().app
+    rounds = app.submitted_versions(initiative_id)
     if len(rounds) < 2:
         return None
     previous, current = rounds[-2], rounds[-1]
-    rows = change_rows(version_diff(initiative_id, previous, current))
+    rows = change_rows(version_changes(app, initiative_id, previous, current))
     return {"from": previous, "to": current, "rows": rows}
 
 
@@ -55,7 +57,7 @@ def review_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple
     return render_template(
         "console/review.html",
         i=shown,
-        waiting=waiting(initiative),
+        waiting=initiative.waiting_on(),
         diff=round_diff(initiative_id),
         form=request.form,
         **context,

@@ -23,8 +23,8 @@ from domain.application import Twinning, utcnow
 from domain.errors import DuplicateEmail, NotFound
 from domain.organisation import Organisation
 from domain.values import Role, system_actor
+from projections.registry import create_tables as create_view_tables
 from projections.runner import Projector
-from projections.runner import create_tables as create_view_tables
 from service.config import Database, Settings
 from service.infrastructure.availability import Availability, guard_event_store
 from service.infrastructure.credentials import Credentials

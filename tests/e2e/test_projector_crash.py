@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from projections import audit
-from projections.runner import VIEW_BY_NAME
+from projections import verification
+from projections.registry import VIEW_BY_NAME
 from service.config import Settings
 from service.infrastructure.runtime import Runtime
 from tests import reliability
@@ -34,7 +34,7 @@ def assert_views_are_exact(rt: Runtime) -> None:
         entries = conn.exec_driver_sql(
             "SELECT count(*), count(DISTINCT position) FROM audit_entries"
         ).one()
-    stored = len(audit.raw_rows(rt.app.recorder, 1, head, head + 1))
+    stored = len(verification.raw_rows(rt.app.recorder, 1, head, head + 1))
     assert tuple(entries) == (stored, stored)
     projected = rt.projector.checksums()
     for view in VIEW_BY_NAME.values():

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from domain.values import Caller, system_actor
-from projections.runner import VIEW_BY_NAME, holders
+from projections.live import holders
+from projections.registry import VIEW_BY_NAME
 from service.config import Settings
 from service.infrastructure.runtime import Runtime
 from tests import reliability

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.queries import BadCursor, _cursor_value, decode_cursor, encode_cursor
+from projections.queries import BadCursor, decode_cursor, encode_cursor
+from projections.queries.initiatives import cursor_value
 
 values = st.lists(
     st.one_of(
@@ -68,10 +69,10 @@ def test_the_bounds_themselves_are_accepted() -> None:
 
 
 def test_a_time_sort_reads_its_value_as_a_moment() -> None:
-    moment = _cursor_value("updated_at", "2027-01-02T03:04:05.000006Z")
+    moment = cursor_value("updated_at", "2027-01-02T03:04:05.000006Z")
     assert moment == datetime(2027, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
-    assert _cursor_value("title", 7) == 7  # other sorts keep the value as it is
+    assert cursor_value("title", 7) == 7  # other sorts keep the value as it is
     for bad in (7, "yesterday"):
         with pytest.raises(BadCursor) as refused:
-            _cursor_value("updated_at", bad)
+            cursor_value("updated_at", bad)
         assert str(refused.value) == "Invalid cursor."

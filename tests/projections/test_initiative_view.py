@@ -108,7 +108,7 @@ class Projected:
         assert document["good_practice"] is initiative.good_practice
         assert document["created_at"] == iso(self.timestamps[0])
         assert document["updated_at"] == iso(self.timestamps[-1])
-        assert document["waiting_on"] == waiting_on(document)
+        assert document["waiting_on"] == waiting_on(document) == initiative.waiting_on()
         fields = initiative.fields
         assert summary(document) == {
             "id": str(initiative.id),

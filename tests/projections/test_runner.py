@@ -11,8 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from domain.values import Caller, system_actor
-from projections import runner
-from projections.runner import LIVE, VIEW_BY_NAME, PostgresListener, Projector
+from projections import live
+from projections.live import PostgresListener
+from projections.registry import LIVE, VIEW_BY_NAME
+from projections.runner import Projector
 from service.config import Settings
 from service.infrastructure.runtime import Runtime
 from tests.conftest import FAST_HASHING
@@ -155,7 +157,7 @@ def test_catch_ups_start_at_least_coalesce_apart_and_no_later(
 ) -> None:
     """A NOTIFY soon after the last catch-up started waits out the rest of COALESCE; one
     queued while a longer catch-up ran is taken at once (those events have waited)."""
-    monkeypatch.setattr(runner, "COALESCE", 0.5)  # wide: a slow moment blurs neither case
+    monkeypatch.setattr(live, "COALESCE", 0.5)  # wide: a slow moment blurs neither case
     listener = rt.projector._listener()
     assert isinstance(listener, PostgresListener)
     called = time.monotonic()
@@ -163,16 +165,16 @@ def test_catch_ups_start_at_least_coalesce_apart_and_no_later(
     assert listener.returned >= called  # a catch-up starts now
     pauses: list[float] = []
     real_sleep = time.sleep
-    monkeypatch.setattr(runner.time, "sleep", lambda s: (pauses.append(s), real_sleep(s)))
+    monkeypatch.setattr(live.time, "sleep", lambda s: (pauses.append(s), real_sleep(s)))
     try:
-        for started_ago, pausing in ((0.0, True), (5 * runner.COALESCE, False)):
+        for started_ago, pausing in ((0.0, True), (5 * live.COALESCE, False)):
             rt.app.register_organisation(system_actor(), f"Notified {started_ago}", "other", "BE")
             listener.returned = time.monotonic() - started_ago
             pauses.clear()
             called = time.monotonic()
             listener(2.0)
             assert bool(pauses) is pausing, (started_ago, pauses)
-            assert all(0 < pause <= runner.COALESCE for pause in pauses)
+            assert all(0 < pause <= live.COALESCE for pause in pauses)
             assert listener.returned >= called
         listener.conn.close()  # the database went away: the call fails, and still counts
         called = time.monotonic()
@@ -188,7 +190,7 @@ def test_view_tables_of_an_earlier_release_gain_new_columns_and_lists_still_read
     """A release that adds a (nullable) column to a view table upgrades it in place; rows
     written before it are rendered from their document, the same as fresh ones."""
     from projections import queries
-    from projections.runner import create_tables
+    from projections.registry import create_tables
 
     populate(rt, 6)
     rt.projector.catch_up()

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from projections.runner import VIEWS
+from projections.registry import VIEWS
 
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "view_schema.sql"
 

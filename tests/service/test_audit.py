@@ -303,12 +303,12 @@ def test_an_untouched_store_verifies_and_old_digests_still_do(
     assert verify(auditor, position=earlier["position"], head_hash=earlier["head_hash"])["ok"]
     assert verify(auditor, head_hash=later["head_hash"])["ok"]
     rt = runtime(world.app)
-    from projections import audit
-    from projections.runner import LIVE
+    from projections import verification
+    from projections.registry import LIVE
 
     with rt.engine.connect() as conn:
         for block in (1, 3, 5):
-            assert audit.verify(
+            assert verification.verify(
                 rt.app,
                 conn,
                 LIVE["audit"]["entries"],
@@ -346,12 +346,12 @@ def test_tampering_with_stored_events_is_detected_at_the_right_position(
     assert verify(auditor, position=first_bad - 1)["ok"]  # what came before still holds
     # Block by block, as over a long history: the same verdict from any block size.
     rt = runtime(world.app)
-    from projections import audit
-    from projections.runner import LIVE
+    from projections import verification
+    from projections.registry import LIVE
 
     with rt.engine.connect() as conn:
         for block in (1, 3, 4, 7):
-            small = audit.verify(
+            small = verification.verify(
                 rt.app,
                 conn,
                 LIVE["audit"]["entries"],

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from werkzeug.test import TestResponse
 
-from service.api.audit import CSV_COLUMNS
+from service.api.auditing import CSV_COLUMNS
 from tests.service.conftest import PASSWORD, Browser, Client, World, browser, ok
 from tests.service.test_audit import EventRows
 

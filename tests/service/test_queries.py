@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from werkzeug.test import TestResponse
 
 from projections import queries
-from projections.runner import LIVE, VIEW_BY_NAME
+from projections.queries import queues
+from projections.registry import LIVE, VIEW_BY_NAME
 from service.infrastructure.runtime import runtime
 from tests.service.conftest import Client, World, ok, problem, serving
 from tests.service.test_read_views import approved, ids, path_of, submitted
@@ -203,7 +204,7 @@ def test_each_kind_of_inbox_item_is_capped_at_inbox_max(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The cap is 1,000 of each kind; a cap of 2 shows the same rule over a few items.
-    monkeypatch.setattr(queries, "INBOX_MAX", 2)
+    monkeypatch.setattr(queues, "INBOX_MAX", 2)
     me = world.partner(country="IT")
     other = world.partner(country="RS")
     outsider = world.partner(country="AL")

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from projections.runner import VIEW_BY_NAME, VIEWS
+from projections.registry import VIEW_BY_NAME, VIEWS
 from service.infrastructure.runtime import runtime
 from tests.service.conftest import Client, World, ok, problem, proposal
 from tests.service.test_read_views import ids, path_of, submitted

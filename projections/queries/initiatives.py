@@ -1,0 +1,148 @@
+"""The initiatives view's lists: filtered and sorted pages, and the good-practice catalogue."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.values import State
+from projections.initiatives import summary
+from projections.queries.paging import BadCursor, Page, decode_cursor, encode_cursor
+from projections.registry import LIVE
+from projections.view import decode, encode, parse_time
+
+INITIATIVES = LIVE["initiatives"]
+MAIN = INITIATIVES["main"]
+THEMES = INITIATIVES["themes"]
+COUNTRIES = INITIATIVES["countries"]
+ORGS = INITIATIVES["organisations"]
+APPROVERS = INITIATIVES["approvers"]
+AMENDMENTS = INITIATIVES["amendments"]
+# The document only where the card is missing (rows written before cards existed).
+DOC_WITHOUT_CARD = sa.case((MAIN.c.card.is_(None), MAIN.c.doc), else_=sa.null()).label("doc")
+
+SORTS = {
+    "updated_at": (MAIN.c.updated_at, False),
+    "-updated_at": (MAIN.c.updated_at, True),
+    "created_at": (MAIN.c.created_at, False),
+    "-created_at": (MAIN.c.created_at, True),
+    "title": (MAIN.c.title_sort, False),
+    "-title": (MAIN.c.title_sort, True),
+}
+DATETIME_SORTS = {"updated_at", "-updated_at", "created_at", "-created_at", "waiting_since"}
+
+
+def after_key(column: Any, descending: bool, value: Any, key: str) -> Any:
+    if descending:
+        return sa.or_(column < value, sa.and_(column == value, MAIN.c.id < key))
+    return sa.or_(column > value, sa.and_(column == value, MAIN.c.id > key))
+
+
+def cursor_value(sort: str, raw: Any) -> Any:
+    if sort in DATETIME_SORTS:
+        if not isinstance(raw, str):
+            raise BadCursor("Invalid cursor.")
+        try:
+            return parse_time(raw)
+        except ValueError:
+            raise BadCursor("Invalid cursor.") from None
+    return raw
+
+
+def exists(table: sa.Table, *conditions: Any) -> Any:
+    return sa.exists().where(table.c.ref == MAIN.c.id, *conditions)
+
+
+def _like(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def initiative_filters(
+    state: str | None = None,
+    theme: str | None = None,
+    level: str | None = None,
+    country: str | None = None,
+    organisation_id: str | None = None,
+    q: str | None = None,
+    updated_after: datetime | None = None,
+) -> list[Any]:
+    conditions: list[Any] = []
+    if state:
+        conditions.append(MAIN.c.state == state)
+    if level:
+        conditions.append(MAIN.c.level == level)
+    if theme:
+        conditions.append(exists(THEMES, THEMES.c.theme == theme))
+    if country:
+        conditions.append(exists(COUNTRIES, COUNTRIES.c.country == country))
+    if organisation_id:
+        conditions.append(exists(ORGS, ORGS.c.organisation_id == organisation_id))
+    if q:
+        for word in q.split():
+            conditions.append(MAIN.c.search.like(_like(word), escape="\\"))
+    if updated_after is not None:
+        conditions.append(MAIN.c.updated_at > updated_after)
+    return conditions
+
+
+def list_initiatives(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    cursor: str | None,
+    sort: str = "-updated_at",
+    **filters: Any,
+) -> Page:
+    column, descending = SORTS[sort]
+    query = sa.select(MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, column.label("sort_key")).where(
+        *initiative_filters(**filters)
+    )
+    if cursor:
+        raw, key = decode_cursor(cursor, 2)
+        query = query.where(after_key(column, descending, cursor_value(sort, raw), str(key)))
+    order = (column.desc(), MAIN.c.id.desc()) if descending else (column.asc(), MAIN.c.id.asc())
+    rows = conn.execute(query.order_by(*order).limit(limit + 1)).all()
+    return page_of_cards(rows, limit, sort)
+
+
+def page_of_cards(rows: list[Any], limit: int, sort: str) -> Page:
+    """A page of initiative summaries from rows of (id, card, doc, sort_key)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cards = [row.card if row.card is not None else encode(summary(decode(row.doc))) for row in rows]
+    next_cursor = None
+    if more:
+        key = sort.lstrip("-")
+        value = json.loads(cards[-1])[key] if sort in DATETIME_SORTS else rows[-1].sort_key
+        next_cursor = encode_cursor(value, rows[-1].id)
+    return Page([], next_cursor, cards)
+
+
+def good_practices(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    cursor: str | None,
+    theme: str | None = None,
+    country: str | None = None,
+) -> Page:
+    query = sa.select(
+        MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, MAIN.c.updated_at.label("sort_key")
+    ).where(
+        MAIN.c.good_practice.is_(True),
+        MAIN.c.state == State.COMPLETED.value,
+        *initiative_filters(theme=theme, country=country),
+    )
+    if cursor:
+        raw, key = decode_cursor(cursor, 2)
+        query = query.where(
+            after_key(MAIN.c.updated_at, True, cursor_value("-updated_at", raw), str(key))
+        )
+    rows = conn.execute(
+        query.order_by(MAIN.c.updated_at.desc(), MAIN.c.id.desc()).limit(limit + 1)
+    ).all()
+    return page_of_cards(rows, limit, "-updated_at")

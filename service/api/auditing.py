@@ -1,0 +1,76 @@
+"""What the audit endpoints and the console's audit pages share: who may audit, and the
+CSV export of audit entries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, stream_with_context
+
+from domain.errors import NotPermitted
+from domain.values import Caller, Role
+from projections.queries import audit as audit_reads
+from service.infrastructure.runtime import runtime
+
+CSV_COLUMNS = [
+    "position",
+    "at",
+    "aggregate_type",
+    "aggregate_id",
+    "initiative_id",
+    "version",
+    "type",
+    "actor_account_id",
+    "actor_organisation_id",
+    "actor_role",
+    "request_id",
+    "rationale",
+    "changes",
+]
+
+
+def require_auditor(caller: Caller) -> None:
+    if not (caller.has(Role.AUDITOR) or caller.has(Role.ADMIN)):
+        raise NotPermitted("Audit endpoints need the auditor or admin role.")
+
+
+def csv_response(statement: Any) -> Response:
+    engine = runtime().engine
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        for item in audit_reads.entry_stream(engine, statement):
+            writer.writerow(
+                [
+                    item["position"],
+                    item["at"],
+                    item["aggregate_type"],
+                    item["aggregate_id"],
+                    item["initiative_id"] or "",
+                    item["version"],
+                    item["type"],
+                    item["actor"]["account_id"] or "",
+                    item["actor"]["organisation_id"] or "",
+                    item["actor"]["role"] or "",
+                    item["request_id"] or "",
+                    item["rationale"] or "",
+                    json.dumps(item["changes"], ensure_ascii=False),
+                ]
+            )
+            if buffer.tell() > 65536:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
