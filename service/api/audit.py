@@ -8,7 +8,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -301,7 +300,7 @@ class AuditBundle(MethodView):
         return {
             "initiative_id": str(initiative_id),
             "version": initiative.version,
-            "generated_at": iso(datetime.now(UTC)),
+            "generated_at": iso(runtime().now()),
             "digest": {
                 **head,
                 "at": iso(at) if at is not None else None,

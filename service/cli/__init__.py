@@ -303,4 +303,3 @@ def audit_verify(position: int | None, head_hash: str | None) -> None:
             f"{head_hash} at position {position}"
         )
     sys.exit(1)
-

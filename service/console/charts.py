@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -262,7 +261,7 @@ def impact() -> Any:
     stats: dict[str, Any] | None = None
     charts: list[Chart] = []
     if not errors:
-        this_year = datetime.now(UTC).year
+        this_year = runtime().now().year
         with runtime().engine.connect() as conn:
             stats = queries.impact(conn, **query)
             start = first_year(conn) or this_year
