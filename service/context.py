@@ -60,7 +60,7 @@ def request_state() -> RequestState:
     """The request's state, made on first use (outside an application context: Flask's
     RuntimeError)."""
     scope = g._get_current_object()  # type: ignore[attr-defined]
-    state: RequestState | None = getattr(scope, "twinning", None)
+    state: RequestState | None = scope.__dict__.get("twinning")
     if state is None:
         state = scope.twinning = RequestState()
     return state

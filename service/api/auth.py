@@ -117,7 +117,7 @@ def authenticate() -> None:
 def caller_for_token(token: str, state: RequestState) -> Caller:
     """The caller a bearer (or console session) token stands for; 401 when it stands for
     nobody now. The request's reads, and its loads of aggregates, rely on the check until
-    it ends (`end_request`)."""
+    it ends (`service.app._end_request`)."""
     rt = runtime()
     cache = rt.read_cache
     check = cache.check_token(token_digest(token), rt.now())

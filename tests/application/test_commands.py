@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.account import Account
-from domain.application import MERGE_ATTEMPTS, Twinning, require_role, utcnow
+from domain.application import MERGE_ATTEMPTS, Outcome, Twinning, require_role, utcnow
 from domain.errors import (
     DuplicateEmail,
     InvalidFields,
@@ -264,11 +264,47 @@ def net(apps: tuple[Twinning, Twinning]) -> Network:
     return Network(apps[0])
 
 
+def edit(
+    app: Twinning,
+    initiative_id: UUID,
+    caller: Caller,
+    fields: dict[str, Any],
+    *,
+    base: int | None = None,
+    read: int | None = None,
+) -> Outcome[Initiative]:
+    """An edit merged against version `base`, made on version `read` (either may be None)."""
+    return app.edit(
+        initiative_id, caller=caller, expected_version=read, fields=fields, base_version=base
+    )
+
+
+def amend(
+    app: Twinning,
+    initiative_id: UUID,
+    caller: Caller,
+    changes: dict[str, Any],
+    *,
+    rationale: str = "Why.",
+    base: int | None = None,
+    read: int | None = None,
+) -> tuple[Outcome[Initiative], str]:
+    """An amendment proposed against version `base`, on version `read` (either may be None)."""
+    return app.propose_amendment(
+        initiative_id,
+        caller=caller,
+        expected_version=read,
+        changes=changes,
+        rationale=rationale,
+        base_version=base,
+    )
+
+
 def test_a_command_without_the_version_read_or_with_an_old_one_is_refused(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
     with pytest.raises(PreconditionRequired) as missing:
         app.start_co_design(initiative_id, caller=net.lead, expected_version=None)
-    assert missing.value.detail == ("This command needs the version you read.")
+    assert missing.value.detail == "This command needs the version you read."
     app.start_co_design(initiative_id, caller=net.lead, expected_version=1)
     with pytest.raises(StaleVersion) as stale:
         app.withdraw(initiative_id, caller=net.lead, expected_version=1, reason="Stop.")
@@ -302,63 +338,27 @@ def test_partners_are_invited_join_and_leave_through_the_application(net: Networ
 def test_an_edit_needs_a_base_version_of_this_initiative(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
     with pytest.raises(PreconditionRequired) as missing:
-        app.edit(
-            initiative_id,
-            caller=net.lead,
-            expected_version=None,
-            fields={"expected_participants": 5},
-            base_version=None,
-        )
-    assert missing.value.detail == ("Name the version you edited.")
+        edit(app, initiative_id, net.lead, {"expected_participants": 5})
+    assert missing.value.detail == "Name the version you edited."
     for wrong in (0, 2):
         with pytest.raises(InvalidFields) as refused:
-            app.edit(
-                initiative_id,
-                caller=net.lead,
-                expected_version=None,
-                fields={"expected_participants": 5},
-                base_version=wrong,
-            )
+            edit(app, initiative_id, net.lead, {"expected_participants": 5}, base=wrong)
         assert refused.value.errors == {
             "base_version": ["Must be a version of this initiative (1 to 1)."]
         }
     # If-Match alone names the base version.
-    edited = app.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=1,
-        fields={"expected_participants": 5},
-        base_version=None,
-    )
+    edited = edit(app, initiative_id, net.lead, {"expected_participants": 5}, read=1)
     assert edited.aggregate.fields["expected_participants"] == 5
 
 
 def test_an_edit_on_an_old_version_is_merged_with_what_came_since(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
-    app.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"expected_participants": 5},
-        base_version=1,
-    )
-    merged = app.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"themes": ["youth", "sport"]},
-        base_version=1,
-    )
+    edit(app, initiative_id, net.lead, {"expected_participants": 5}, base=1)
+    merged = edit(app, initiative_id, net.lead, {"themes": ["youth", "sport"]}, base=1)
     assert merged.aggregate.fields["expected_participants"] == 5
     assert merged.aggregate.fields["themes"] == ["youth", "sport"]
     with pytest.raises(StaleVersion) as stale:  # If-Match must still be the current version
-        app.edit(
-            initiative_id,
-            caller=net.lead,
-            expected_version=2,
-            fields={"countries": ["FR"]},
-            base_version=1,
-        )
+        edit(app, initiative_id, net.lead, {"countries": ["FR"]}, base=1, read=2)
     assert stale.value.detail == "You read version 2; the initiative is at version 3."
 
 
@@ -368,38 +368,14 @@ def test_a_merged_edit_that_loses_a_race_is_merged_again(
     one, two = apps
     initiative_id = net.proposed()
     assert one.initiative(initiative_id).version == 1  # cached: the race is now certain
-    two.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"expected_participants": 7},
-        base_version=1,
-    )
-    merged = one.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"countries": ["IT", "FR"]},
-        base_version=1,
-    )
+    edit(two, initiative_id, net.lead, {"expected_participants": 7}, base=1)
+    merged = edit(one, initiative_id, net.lead, {"countries": ["IT", "FR"]}, base=1)
     assert merged.aggregate.version == 3
     assert merged.aggregate.fields["expected_participants"] == 7
     assert merged.aggregate.fields["countries"] == ["IT", "FR"]
-    two.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"expected_participants": 8},
-        base_version=2,
-    )  # two saw version 2
+    edit(two, initiative_id, net.lead, {"expected_participants": 8}, base=2)  # two saw version 2
     with pytest.raises(StaleVersion) as stale:  # with If-Match, losing the race is final
-        one.edit(
-            initiative_id,
-            caller=net.lead,
-            expected_version=3,
-            fields={"themes": ["sport"]},
-            base_version=3,
-        )
+        edit(one, initiative_id, net.lead, {"themes": ["sport"]}, base=3, read=3)
     assert stale.value.detail == "The initiative changed while your command was being recorded."
     assert stale.value.current_version == 4
 
@@ -409,47 +385,15 @@ def test_amendments_are_proposed_accepted_and_rejected_against_their_base(
 ) -> None:
     app, initiative_id = net.app, net.in_co_design()
     with pytest.raises(PreconditionRequired) as missing:
-        app.propose_amendment(
-            initiative_id,
-            caller=net.near,
-            expected_version=None,
-            changes={"countries": ["FR"]},
-            rationale="Why.",
-            base_version=None,
-        )
-    assert missing.value.detail == ("Name the version you amend.")
-    outcome, first = app.propose_amendment(
-        initiative_id,
-        caller=net.near,
-        expected_version=None,
-        changes={"countries": ["IT", "FR"]},
-        rationale="Wider.",
-        base_version=4,
+        amend(app, initiative_id, net.near, {"countries": ["FR"]})
+    assert missing.value.detail == "Name the version you amend."
+    outcome, first = amend(
+        app, initiative_id, net.near, {"countries": ["IT", "FR"]}, rationale="Wider.", base=4
     )
     assert [a["id"] for a in outcome.aggregate.amendments] == [first]
-    _, second = app.propose_amendment(
-        initiative_id,
-        caller=net.near,
-        expected_version=None,
-        changes={"level": "european"},
-        rationale="Why.",
-        base_version=5,
-    )
-    _, third = app.propose_amendment(
-        initiative_id,
-        caller=net.near,
-        expected_version=6,
-        changes={"themes": ["sport"]},
-        rationale="Why.",
-        base_version=None,
-    )
-    app.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"expected_participants": 9},
-        base_version=7,
-    )
+    _, second = amend(app, initiative_id, net.near, {"level": "european"}, base=5)
+    _, third = amend(app, initiative_id, net.near, {"themes": ["sport"]}, read=6)
+    edit(app, initiative_id, net.lead, {"expected_participants": 9}, base=7)
     with pytest.raises(PreconditionRequired) as unnamed:
         app.accept_amendment(
             initiative_id,
@@ -458,7 +402,7 @@ def test_amendments_are_proposed_accepted_and_rejected_against_their_base(
             amendment_id=first,
             base_version=None,
         )
-    assert unnamed.value.detail == ("Name the version you read.")
+    assert unnamed.value.detail == "Name the version you read."
     with pytest.raises(InvalidFields) as wrong:
         app.accept_amendment(
             initiative_id,
@@ -596,24 +540,10 @@ def test_a_role_is_required_by_name() -> None:
 def test_an_amendment_sent_with_an_old_if_match_is_refused(net: Network) -> None:
     app, initiative_id = net.app, net.in_co_design()
     with pytest.raises(StaleVersion) as stale:
-        app.propose_amendment(
-            initiative_id,
-            caller=net.near,
-            expected_version=3,
-            changes={"level": "european"},
-            rationale="Why.",
-            base_version=None,
-        )
+        amend(app, initiative_id, net.near, {"level": "european"}, read=3)
     assert stale.value.current_version == 4
     # base_version alone says what it amends, whatever happened since.
-    outcome, _ = app.propose_amendment(
-        initiative_id,
-        caller=net.near,
-        expected_version=None,
-        changes={"level": "european"},
-        rationale="Why.",
-        base_version=3,
-    )
+    outcome, _ = amend(app, initiative_id, net.near, {"level": "european"}, base=3)
     assert outcome.aggregate.version == 5
 
 
@@ -629,13 +559,7 @@ def test_a_merge_that_loses_every_race_gives_up_and_says_so(
         nonlocal raced
         raced += 1
         seen = two.initiative(initiative_id).version
-        two.edit(
-            initiative_id,
-            caller=net.lead,
-            expected_version=None,
-            fields={"expected_participants": raced},
-            base_version=seen,
-        )
+        edit(two, initiative_id, net.lead, {"expected_participants": raced}, base=seen)
         initiative.edit(net.lead, {"countries": ["FR"]}, dict(initiative.fields), 1)
 
     with pytest.raises(StaleVersion) as stale:
@@ -648,21 +572,9 @@ def test_a_merge_that_loses_every_race_gives_up_and_says_so(
 
 def test_an_if_match_behind_the_store_names_the_current_version(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
-    app.edit(
-        initiative_id,
-        caller=net.lead,
-        expected_version=None,
-        fields={"expected_participants": 5},
-        base_version=1,
-    )
+    edit(app, initiative_id, net.lead, {"expected_participants": 5}, base=1)
     with pytest.raises(StaleVersion) as stale:
-        app.edit(
-            initiative_id,
-            caller=net.lead,
-            expected_version=1,
-            fields={"countries": ["FR"]},
-            base_version=1,
-        )
+        edit(app, initiative_id, net.lead, {"countries": ["FR"]}, base=1, read=1)
     assert stale.value.current_version == 2
 
 
@@ -671,13 +583,7 @@ def test_initiatives_are_snapshotted_every_fifty_versions_by_default(tmp_path: P
     try:
         initiative_id = app.propose(caller=LEAD, fields=FIELDS).aggregate.id
         for version in range(1, 50):
-            app.edit(
-                initiative_id,
-                caller=LEAD,
-                expected_version=None,
-                fields={"expected_participants": version},
-                base_version=version,
-            )
+            edit(app, initiative_id, LEAD, {"expected_participants": version}, base=version)
         assert app.snapshots is not None
         [snapshot] = list(app.snapshots.get(initiative_id))
         assert snapshot.originator_version == 50

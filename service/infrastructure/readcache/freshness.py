@@ -35,7 +35,10 @@ def enter(freshness: Freshness | None) -> Token[Freshness | None]:
 
 def leave(token: Token[Freshness | None]) -> None:
     """Back to the freshness before `enter` (None outside any work)."""
-    _current.reset(token)
+    try:
+        _current.reset(token)
+    except ValueError:  # entered in another context (a copied one): end it here all the same
+        _current.set(None)
 
 
 @contextlib.contextmanager
