@@ -125,10 +125,12 @@ def _database_gate() -> None:
 
 
 def _end_request(_error: BaseException | None = None) -> None:
-    """Ends what the request held: its loads' freshness and its connection for the views."""
+    """Ends what the request held: its loads' freshness and its connection for the views
+    (once, though a streamed response's context ends twice)."""
     state = request_state()
     if state.freshness_token is not None:
         readcache.leave(state.freshness_token)
+        state.freshness_token = None
     close_reader(state)
 
 

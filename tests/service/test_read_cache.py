@@ -1,4 +1,4 @@
-"""The per-process read cache (service/infrastructure/readcache.py): two applications on one
+"""The per-process read cache (service/infrastructure/readcache/): two applications on one
 database stand for two API processes; whatever one records, the other shows at once, and what the
 cache serves is byte for byte what a process without the cache renders."""
 

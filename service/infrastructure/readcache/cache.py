@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -105,10 +105,12 @@ class ReadCache:
         listed = None if row["list_position"] is None else int(row["list_position"])
         return TokenCheck(live_account(row, digest, now), head, listed, self.stamps.freshness(head))
 
-    def advance(self, head: int, after: int | None = None, changed: Any = None) -> None:
+    def advance(
+        self, head: int, after: int | None = None, changed: Iterable[Change] | None = None
+    ) -> None:
         """Drops what changed between the last head this process saw and `head`.
 
-        `changed` (an iterable of `Change`) names the aggregates of the events after `after`
+        `changed` names the aggregates of the events after `after`
         up to `head`, when the check read them with the head (PostgreSQL): used when they
         cover what is to be dropped, else the store is asked."""
         while self.size:
