@@ -12,7 +12,7 @@ from flask import Flask, request
 
 from service.config import Settings
 from service.infrastructure.credentials import token_digest
-from service.infrastructure.runtime import Runtime, now
+from service.infrastructure.runtime import Runtime
 
 app = Flask(__name__)
 # Built when a worker imports this module: after the fork, as the service's workers build
@@ -28,7 +28,7 @@ def hello() -> dict[str, str]:
 @app.get("/hello/checked")
 def checked() -> tuple[dict[str, str], int]:
     token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    check = runtime.read_cache.check_token(token_digest(token), now())
+    check = runtime.read_cache.check_token(token_digest(token), runtime.now())
     if check.account_id is None:
         return {"error": "unknown token"}, 401
     return {"hello": "world"}, 200

@@ -21,7 +21,7 @@ from flask import Flask
 from werkzeug.test import EnvironBuilder
 
 from bench.profile_requests import seeded_app
-from service.infrastructure import readcache
+from service.infrastructure.readcache import checks
 
 
 def environ(path: str, query: str, token: str | None) -> dict[str, Any]:
@@ -54,8 +54,8 @@ def cpu_per_request(
 @contextmanager
 def statement_memoised() -> Iterator[None]:
     """The read check's statement answered from a memo after its first call per token."""
-    check = readcache._PostgresCheck
-    sqlite_check = readcache._SqliteCheck
+    check = checks.PostgresCheck
+    sqlite_check = checks.SqliteCheck
     originals = (check.row, sqlite_check.row)
     memo: dict[tuple[int, str], Any] = {}
 

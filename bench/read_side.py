@@ -64,7 +64,10 @@ def network(rt: Runtime) -> tuple[list[Caller], Caller]:
     """Twenty towns with a partner each, and a reviewer from elsewhere."""
     orgs = [
         rt.app.register_organisation(
-            system_actor(), f"Town {n}", "local_authority", COUNTRIES[n % 8]
+            actor=system_actor(),
+            name=f"Town {n}",
+            type_="local_authority",
+            country=COUNTRIES[n % 8],
         ).aggregate.id
         for n in range(20)
     ]

@@ -206,20 +206,44 @@ def direct_lifecycle(app: Any, team: Team, index: int, n: int, pace: Pace) -> No
 
         return pace(name, command)
 
-    initiative = ok("propose", lambda: app.propose(lead, fields_of(n)))
+    initiative = ok("propose", lambda: app.propose(caller=lead, fields=fields_of(n)))
     i = initiative.id
-    ok("invite", lambda: app.invite_partner(i, 1, lead, org))
-    ok("join", lambda: app.join(i, 2, partner, org))
-    ok("co-design", lambda: app.start_co_design(i, 3, lead))
-    ok("edit", lambda: app.edit(i, partner, {"expected_participants": n % 500}, 4))
-    initiative = ok("edit", lambda: app.edit(i, lead, {"target_groups": ["youth"]}, 4))
+    ok(
+        "invite",
+        lambda: app.invite_partner(i, caller=lead, expected_version=1, organisation_id=org),
+    )
+    ok("join", lambda: app.join(i, caller=partner, expected_version=2, organisation_id=org))
+    ok("co-design", lambda: app.start_co_design(i, caller=lead, expected_version=3))
+    ok(
+        "edit",
+        lambda: app.edit(
+            i,
+            caller=partner,
+            expected_version=None,
+            fields={"expected_participants": n % 500},
+            base_version=4,
+        ),
+    )
+    initiative = ok(
+        "edit",
+        lambda: app.edit(
+            i,
+            caller=lead,
+            expected_version=None,
+            fields={"target_groups": ["youth"]},
+            base_version=4,
+        ),
+    )
     v = initiative.version
-    initiative = ok("submit", lambda: app.submit(i, v, lead))
+    initiative = ok("submit", lambda: app.submit(i, caller=lead, expected_version=v))
     step = 0
     while initiative.state.value == "in_review":
         v, who = initiative.version, reviewers[step % 2]
         initiative = ok(
-            "review", lambda v=v, who=who: app.review(i, v, who, "approve", "Sound plan.")
+            "review",
+            lambda v=v, who=who: app.review(
+                i, caller=who, expected_version=v, decision="approve", rationale="Sound plan."
+            ),
         )
         step += 1
 
@@ -662,8 +686,8 @@ def long_history(m: Measure, server: Gunicorn, env: dict[str, str], team: Team) 
     ids = {}
     try:
         for events in (10, 10_000):
-            initiative = rt.app.propose(lead, fields_of(events)).aggregate
-            rt.app.start_co_design(initiative.id, 1, lead)
+            initiative = rt.app.propose(caller=lead, fields=fields_of(events)).aggregate
+            rt.app.start_co_design(initiative.id, caller=lead, expected_version=1)
             version = 2
             while version < events:
                 loaded = rt.app.initiative(initiative.id)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -33,6 +33,7 @@ from domain.organisation import Organisation
 from domain.values import Actor, Caller, Role, State
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 
 MERGE_ATTEMPTS = 8
 
@@ -78,6 +79,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class StoredRow(NamedTuple):
+    """One stored event as the store holds it."""
+
+    position: int
+    state: bytes
+    topic: str
+
+
+@runtime_checkable
+class StoredEvents(Protocol):
+    """A recorder that finds one stored event by aggregate and version (see `_landed`)."""
+
+    def stored_event(self, originator_id: UUID, version: int) -> StoredRow | None: ...
+
+
+class SaveObserver(Protocol):
+    """Told of what each save recorded, and of each save that failed on a version."""
+
+    def saved(self, aggregates: Mapping[UUID, Any], recordings: Sequence[Recording[UUID]]) -> None:
+        """The aggregates of a save and their recordings, once they are in the store."""
+
+    def conflicted(self, tried: Mapping[UUID, int]) -> None:
+        """The first version each aggregate of a failed save tried (the store holds at
+        least that version of one of them)."""
+
+
+# Given the repository eventsourcing built, the one the application is to use.
+RepositoryFactory = Callable[[Repository[UUID]], Repository[UUID]]
+
+
 class Twinning(Application[UUID]):
     """Commands on initiatives, organisations and accounts; load → call → save."""
 
@@ -88,18 +119,21 @@ class Twinning(Application[UUID]):
         env: dict[str, str] | None = None,
         snapshot_interval: int = 50,
         clock: Clock = utcnow,
+        *,
+        repository: RepositoryFactory | None = None,
+        observers: Sequence[SaveObserver] = (),
     ) -> None:
+        """`repository` is given eventsourcing's repository and returns the one to use;
+        `observers` hear of every save."""
         self.snapshotting_intervals = {Initiative: snapshot_interval}  # type: ignore[misc]
         self.clock = clock
-        # Called with the types of the events each save recorded (metrics hang here).
-        self.on_recorded: Callable[[list[str]], None] | None = None
-        # Called with the aggregates each save recorded and their recordings, once they are
-        # in the store (the service keeps its aggregate cache current with them).
-        self.on_saved: Callable[[Mapping[UUID, Any], list[Recording[UUID]]], None] | None = None
-        # Called with the first version each aggregate of a save tried, when the insert
-        # failed on a version (so the store holds at least that version of one of them).
-        self.on_conflict: Callable[[Mapping[UUID, int]], None] | None = None
+        self._repository_factory = repository
+        self._observers = tuple(observers)
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
+
+    def construct_repository(self) -> Repository[UUID]:
+        built = super().construct_repository()
+        return built if self._repository_factory is None else self._repository_factory(built)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -108,14 +142,9 @@ class Twinning(Application[UUID]):
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         recordings = super()._record(processing_event)
-        if self.on_saved is not None:
-            self.on_saved(processing_event.aggregates, recordings)
+        for observer in self._observers:
+            observer.saved(processing_event.aggregates, recordings)
         return recordings
-
-    def use_repository(self, repository: Repository[UUID]) -> None:
-        """Puts another repository in the place of the one eventsourcing built (the
-        service's, which knows what its requests have checked against the store)."""
-        self._repository = repository
 
     def _forget(self, tried: Mapping[UUID, int]) -> None:
         """Drops cached copies: an insert that failed on a version shows them behind."""
@@ -124,12 +153,8 @@ class Twinning(Application[UUID]):
             for aggregate_id in tried:
                 with contextlib.suppress(KeyError):
                     cache.get(aggregate_id, evict=True)
-        if self.on_conflict is not None:
-            self.on_conflict(tried)
-
-    def _notify(self, recordings: list[Recording[UUID]]) -> None:
-        if self.on_recorded is not None:
-            self.on_recorded([type(r.domain_event).__qualname__ for r in recordings])
+        for observer in self._observers:
+            observer.conflicted(tried)
 
     # ------------------------------------------------------------------ helpers
     def _load(self, cls: type[A], aggregate_id: UUID, version: int | None = None) -> A:
@@ -144,11 +169,8 @@ class Twinning(Application[UUID]):
     def _save(self, *aggregates: Aggregate) -> int:
         """Saves; returns the position of the last event recorded.
 
-        When the connection fails while a commit is under way, the store retries the insert
-        and finds the rows of its own first attempt: an `IntegrityError` although the
-        command was recorded. The stored rows are then compared with the events being
-        saved (their bytes hold the time and request id, so they are unique): when they
-        are ours, the command did land and its position is returned.
+        A commit whose connection failed is retried by the store, which then meets its own
+        rows (an `IntegrityError`): when the stored rows are these events, the command landed.
         """
         last_events = [a.pending_events[-1] for a in aggregates if a.pending_events]
         tried = {
@@ -165,42 +187,48 @@ class Twinning(Application[UUID]):
         return recordings[-1].notification.id
 
     def _landed(self, events: list[Any]) -> int | None:
-        """The position of the last of `events` if every one is stored exactly as given."""
+        """The position of the last of `events` if every one is stored exactly as given
+        (their bytes hold the time and request id, so they are unique)."""
+        recorder = self.recorder
+        if not isinstance(recorder, StoredEvents):
+            return None
         positions = []
         for event in events:
             mine = self.mapper.to_stored_event(event)
-            row = self._stored_row(mine.originator_id, mine.originator_version)
-            if row is None or bytes(row[1]) != mine.state or row[2] != mine.topic:
+            row = recorder.stored_event(UUID(str(mine.originator_id)), mine.originator_version)
+            if row is None or row.state != mine.state or row.topic != mine.topic:
                 return None
-            positions.append(int(row[0]))
+            positions.append(row.position)
         return max(positions) if positions else None
 
-    def _stored_row(self, originator_id: Any, version: int) -> Any:
-        """(position, state, topic) of one stored event, straight from the events table."""
-        recorder: Any = self.recorder
-        datastore = recorder.datastore
-        table = recorder.events_table_name
-        if hasattr(datastore, "schema"):  # PostgreSQL
-            from psycopg import sql
+    @staticmethod
+    def _needs_version(expected_version: int | None) -> int:
+        if expected_version is None:
+            raise PreconditionRequired("This command needs the version you read.")
+        return expected_version
 
-            statement: Any = sql.SQL(
-                "SELECT notification_id, state, topic FROM {}.{} "
-                "WHERE originator_id = %s AND originator_version = %s"
-            ).format(sql.Identifier(datastore.schema), sql.Identifier(table))
-            key: Any = originator_id
-        else:
-            statement = (
-                f'SELECT rowid, state, topic FROM "{table}" '
-                "WHERE originator_id = ? AND originator_version = ?"
+    @staticmethod
+    def _check_read(initiative: Initiative, expected_version: int | None) -> None:
+        """Refuses a command made on a version that is no longer the current one."""
+        if expected_version is not None and initiative.version != expected_version:
+            raise StaleVersion(
+                f"You read version {expected_version}; the initiative is at version "
+                f"{initiative.version}.",
+                initiative.version,
             )
-            # eventsourcing's SQLite recorder stores a UUID as its 32 hex digits
-            key = originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
-        with datastore.transaction(commit=False) as cursor:
-            cursor.execute(statement, (key, version))
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+    def _base_version(self, initiative_id: UUID, base_version: int) -> Initiative:
+        """The current initiative, once `base_version` is shown to be one of its versions."""
+        current = self._load(Initiative, initiative_id)
+        if not 1 <= base_version <= current.version:
+            raise InvalidFields(
+                {
+                    "base_version": [
+                        f"Must be a version of this initiative (1 to {current.version})."
+                    ]
+                }
+            )
+        return current
 
     def _command(
         self,
@@ -209,17 +237,9 @@ class Twinning(Application[UUID]):
         command: Callable[[Initiative], Any],
     ) -> Outcome[Initiative]:
         """Loads, checks the version the caller read, runs the command, saves."""
-        if expected_version is None:
-            raise PreconditionRequired(
-                'This command needs the version you read: send If-Match: "<version>".'
-            )
+        expected = self._needs_version(expected_version)
         initiative = self._load(Initiative, initiative_id)
-        if initiative.version != expected_version:
-            raise StaleVersion(
-                f"You read version {expected_version}; the initiative is at version "
-                f"{initiative.version}.",
-                initiative.version,
-            )
+        self._check_read(initiative, expected)
         command(initiative)
         try:
             return Outcome(initiative, self._save(initiative))
@@ -234,24 +254,20 @@ class Twinning(Application[UUID]):
         self,
         initiative_id: UUID,
         expected_version: int | None,
-        command: Callable[[Initiative], Any],
-    ) -> Outcome[Initiative]:
+        command: Callable[[Initiative], T],
+    ) -> tuple[Outcome[Initiative], T]:
         """Runs a command that merges against an older version; retried on concurrent saves.
+        Returns the outcome and what the command returned.
 
         Each attempt starts from the freshly loaded aggregate, so an edit is merged with
         whatever was recorded before it, exactly once.
         """
         for _ in range(MERGE_ATTEMPTS):
             initiative = self._load(Initiative, initiative_id)
-            if expected_version is not None and initiative.version != expected_version:
-                raise StaleVersion(
-                    f"You read version {expected_version}; the initiative is at version "
-                    f"{initiative.version}.",
-                    initiative.version,
-                )
-            command(initiative)
+            self._check_read(initiative, expected_version)
+            result = command(initiative)
             try:
-                return Outcome(initiative, self._save(initiative))
+                return Outcome(initiative, self._save(initiative)), result
             except IntegrityError:
                 if expected_version is not None:
                     raise StaleVersion(
@@ -267,7 +283,9 @@ class Twinning(Application[UUID]):
         return dict(self._load(Initiative, initiative_id, version=version).fields)
 
     # -------------------------------------------------------------- initiatives
-    def propose(self, caller: Caller, fields: dict[str, Any]) -> Outcome[Initiative]:
+    # Every command: the aggregate's id, then keywords in one order: who acts, the version
+    # they read, the command's own values, the version they edited (merging commands).
+    def propose(self, *, caller: Caller, fields: dict[str, Any]) -> Outcome[Initiative]:
         initiative = Initiative.propose(caller, fields)
         return Outcome(initiative, self._save(initiative))
 
@@ -312,38 +330,31 @@ class Twinning(Application[UUID]):
     def edit(
         self,
         initiative_id: UUID,
+        *,
         caller: Caller,
+        expected_version: int | None,
         fields: dict[str, Any],
-        base_version: int | None,
-        expected_version: int | None = None,
+        base_version: int | None = None,
     ) -> Outcome[Initiative]:
-        """Co-edits fields; merged three-way against `base_version` (or the If-Match one)."""
-        base_version = base_version if base_version is not None else expected_version
-        if base_version is None:
-            raise PreconditionRequired(
-                'Name the version you edited: "base_version" in the body or If-Match.'
-            )
-        current = self._load(Initiative, initiative_id)
-        if base_version < 1 or base_version > current.version:
-            raise InvalidFields(
-                {
-                    "base_version": [
-                        f"Must be a version of this initiative (1 to {current.version})."
-                    ]
-                }
-            )
-        base = self._fields_at(initiative_id, base_version)
-        return self._merging(
+        """Co-edits fields; merged three-way against `base_version` (or the version read)."""
+        base = base_version if base_version is not None else expected_version
+        if base is None:
+            raise PreconditionRequired("Name the version you edited.", base_version=True)
+        self._base_version(initiative_id, base)
+        base_fields = self._fields_at(initiative_id, base)
+        outcome, _ = self._merging(
             initiative_id,
             expected_version,
-            lambda i: i.edit(caller, fields, base, base_version),
+            lambda i: i.edit(caller, fields, base_fields, base),
         )
+        return outcome
 
     def invite_partner(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         organisation_id: UUID,
     ) -> Outcome[Initiative]:
         try:
@@ -359,8 +370,9 @@ class Twinning(Application[UUID]):
     def join(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         organisation_id: UUID,
     ) -> Outcome[Initiative]:
         return self._command(
@@ -370,8 +382,9 @@ class Twinning(Application[UUID]):
     def remove_partner(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         organisation_id: UUID,
     ) -> Outcome[Initiative]:
         return self._command(
@@ -381,66 +394,60 @@ class Twinning(Application[UUID]):
         )
 
     def start_co_design(
-        self, initiative_id: UUID, expected_version: int | None, caller: Caller
+        self, initiative_id: UUID, *, caller: Caller, expected_version: int | None
     ) -> Outcome[Initiative]:
         return self._command(initiative_id, expected_version, lambda i: i.start_co_design(caller))
 
     def propose_amendment(
         self,
         initiative_id: UUID,
+        *,
         caller: Caller,
+        expected_version: int | None,
         changes: dict[str, Any],
         rationale: str,
-        base_version: int | None,
-        expected_version: int | None = None,
+        base_version: int | None = None,
     ) -> tuple[Outcome[Initiative], str]:
-        base_version = base_version if base_version is not None else expected_version
-        if base_version is None:
-            raise PreconditionRequired(
-                'Name the version you amend: "base_version" in the body or If-Match.'
-            )
-        created: list[str] = []
-        outcome = self._merging(
+        """The outcome and the new amendment's id."""
+        base = base_version if base_version is not None else expected_version
+        if base is None:
+            raise PreconditionRequired("Name the version you amend.", base_version=True)
+        return self._merging(
             initiative_id,
             expected_version,
-            lambda i: created.append(i.propose_amendment(caller, changes, rationale, base_version)),
+            lambda i: i.propose_amendment(caller, changes, rationale, base),
         )
-        return outcome, created[-1]
 
     def accept_amendment(
         self,
         initiative_id: UUID,
-        amendment_id: str,
+        *,
         caller: Caller,
-        base_version: int | None,
-        expected_version: int | None = None,
+        expected_version: int | None,
+        amendment_id: str,
+        base_version: int | None = None,
     ) -> Outcome[Initiative]:
         if base_version is None and expected_version is None:
-            raise PreconditionRequired(
-                'Name the version you read: "base_version" in the body or If-Match.'
-            )
-        current = self._load(Initiative, initiative_id)
-        if base_version is not None and not 1 <= base_version <= current.version:
-            raise InvalidFields(
-                {
-                    "base_version": [
-                        f"Must be a version of this initiative (1 to {current.version})."
-                    ]
-                }
-            )
+            raise PreconditionRequired("Name the version you read.", base_version=True)
+        if base_version is not None:
+            current = self._base_version(initiative_id, base_version)
+        else:
+            current = self._load(Initiative, initiative_id)
         amendment = current.pending_amendment(amendment_id)
         base = self._fields_at(initiative_id, amendment["base_version"])
-        return self._merging(
+        outcome, _ = self._merging(
             initiative_id,
             expected_version,
             lambda i: i.accept_amendment(caller, amendment_id, base),
         )
+        return outcome
 
     def reject_amendment(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         amendment_id: str,
         reason: str,
     ) -> Outcome[Initiative]:
@@ -460,7 +467,7 @@ class Twinning(Application[UUID]):
         return countries
 
     def submit(
-        self, initiative_id: UUID, expected_version: int | None, caller: Caller
+        self, initiative_id: UUID, *, caller: Caller, expected_version: int | None
     ) -> Outcome[Initiative]:
         def submit(initiative: Initiative) -> None:
             involved = [initiative.lead_organisation_id, *initiative.joined_partners()]
@@ -471,8 +478,9 @@ class Twinning(Application[UUID]):
     def review(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         decision: str,
         rationale: str,
     ) -> Outcome[Initiative]:
@@ -483,15 +491,16 @@ class Twinning(Application[UUID]):
         )
 
     def start_follow_up(
-        self, initiative_id: UUID, expected_version: int | None, caller: Caller
+        self, initiative_id: UUID, *, caller: Caller, expected_version: int | None
     ) -> Outcome[Initiative]:
         return self._command(initiative_id, expected_version, lambda i: i.start_follow_up(caller))
 
     def record_report(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         report: dict[str, Any],
     ) -> Outcome[Initiative]:
         return self._command(
@@ -501,8 +510,9 @@ class Twinning(Application[UUID]):
     def complete(
         self,
         initiative_id: UUID,
-        expected_version: int | None,
+        *,
         caller: Caller,
+        expected_version: int | None,
         outcomes: dict[str, str],
     ) -> Outcome[Initiative]:
         return self._command(
@@ -510,7 +520,12 @@ class Twinning(Application[UUID]):
         )
 
     def recognise_good_practice(
-        self, initiative_id: UUID, expected_version: int | None, caller: Caller, rationale: str
+        self,
+        initiative_id: UUID,
+        *,
+        caller: Caller,
+        expected_version: int | None,
+        rationale: str,
     ) -> Outcome[Initiative]:
         return self._command(
             initiative_id,
@@ -519,13 +534,13 @@ class Twinning(Application[UUID]):
         )
 
     def withdraw(
-        self, initiative_id: UUID, expected_version: int | None, caller: Caller, reason: str
+        self, initiative_id: UUID, *, caller: Caller, expected_version: int | None, reason: str
     ) -> Outcome[Initiative]:
         return self._command(initiative_id, expected_version, lambda i: i.withdraw(caller, reason))
 
     # ------------------------------------------------------------ organisations
     def register_organisation(
-        self, actor: Actor, name: str, type_: str, country: str
+        self, *, actor: Actor, name: str, type_: str, country: str
     ) -> Outcome[Organisation]:
         organisation = Organisation.register(name, type_, country, actor)
         return Outcome(organisation, self._save(organisation))
@@ -536,6 +551,7 @@ class Twinning(Application[UUID]):
     # ----------------------------------------------------------------- accounts
     def register_account(
         self,
+        *,
         actor: Actor,
         email: str,
         name: str,
@@ -563,17 +579,17 @@ class Twinning(Application[UUID]):
             return None
         return self.account(claim.account_id)
 
-    def grant_role(self, account_id: UUID, role: str, actor: Actor) -> Outcome[Account]:
+    def grant_role(self, account_id: UUID, *, actor: Actor, role: str) -> Outcome[Account]:
         account = self.account(account_id)
         account.grant(role, actor)
         return Outcome(account, self._save_account(account))
 
-    def revoke_role(self, account_id: UUID, role: str, actor: Actor) -> Outcome[Account]:
+    def revoke_role(self, account_id: UUID, *, actor: Actor, role: str) -> Outcome[Account]:
         account = self.account(account_id)
         account.revoke(role, actor)
         return Outcome(account, self._save_account(account))
 
-    def deactivate(self, account_id: UUID, actor: Actor) -> Outcome[Account]:
+    def deactivate(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
         account = self.account(account_id)
         if actor.account_id == str(account_id):
             raise NotPermitted("You cannot deactivate your own account.")

@@ -127,9 +127,14 @@ class StaleVersion(DomainError):
 
 
 class PreconditionRequired(DomainError):
-    """A command on an existing initiative that names no version."""
+    """A command on an existing initiative that names no version; `base_version` says
+    whether the command also takes the version edited."""
 
     slug = "precondition-required"
+
+    def __init__(self, detail: str, base_version: bool = False) -> None:
+        super().__init__(detail)
+        self.base_version = base_version
 
 
 class DuplicateEmail(DomainError):

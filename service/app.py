@@ -21,8 +21,14 @@ from service.api.errors import ApiProblem
 from service.api.request import unfit
 from service.api.schemas import register_openapi
 from service.config import Settings
-from service.context import close_reader, current_application, current_request, request_id
-from service.infrastructure import observability
+from service.context import (
+    close_reader,
+    current_application,
+    current_request,
+    request_id,
+    request_state,
+)
+from service.infrastructure import observability, readcache
 from service.infrastructure.runtime import RUNTIME_KEY
 
 MAX_BODY = 1024 * 1024
@@ -117,6 +123,16 @@ def _database_gate() -> None:
         )
 
 
+def _end_request(_error: BaseException | None = None) -> None:
+    """Ends what the request held: its loads' freshness and its connection for the views
+    (once, though a streamed response's context ends twice)."""
+    state = request_state()
+    if state.freshness_token is not None:
+        readcache.leave(state.freshness_token)
+        state.freshness_token = None
+    close_reader(state)
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Builds the WSGI application; the database is opened on first use, per process."""
     settings = Settings.from_env(overrides=overrides)
@@ -156,7 +172,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     observability.init_app(app)
     app.before_request(_database_gate)
-    app.teardown_request(close_reader)
+    app.teardown_request(_end_request)
     if settings.cors_allowed():
         CORS(
             app,

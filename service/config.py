@@ -229,6 +229,10 @@ class Database:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.events_path),
                 "SQLITE_LOCK_TIMEOUT": "30",
+                # Finds one stored event (a command recorded before a lost connection).
+                "APPLICATION_RECORDER_TOPIC": (
+                    "service.infrastructure.recorder:LookupSQLiteRecorder"
+                ),
             }
         else:
             env = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import g
 from flask.views import MethodView
 
 from domain.account import Account
@@ -14,7 +13,8 @@ from domain.values import ROLES, Role
 from service.api.errors import ApiProblem
 from service.api.request import Blueprint, current_caller, documents, with_headers
 from service.api.schemas import RoleSchema, UserCreateSchema, UserSchema
-from service.infrastructure.runtime import now, runtime
+from service.context import request_state
+from service.infrastructure.runtime import runtime
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts and roles.")
 
@@ -40,7 +40,11 @@ class Users(MethodView):
         actor = require_role(current_caller(), Role.ADMIN)
         rt = runtime()
         outcome = rt.app.register_account(
-            actor, data["email"], data["name"], data["organisation_id"], data["roles"]
+            actor=actor,
+            email=data["email"],
+            name=data["name"],
+            organisation_id=data["organisation_id"],
+            roles=data["roles"],
         )
         account = outcome.aggregate
         rt.credentials.set_password(str(account.id), data["password"])
@@ -56,7 +60,9 @@ class Me(MethodView):
     def get(self) -> dict[str, Any]:
         """The account making the request."""
         caller = current_caller()
-        return user_body(runtime().read_cache.account(UUID(caller.account_id), g.get("head")))
+        return user_body(
+            runtime().read_cache.account(UUID(caller.account_id), request_state().head)
+        )
 
 
 @blp.route("/<uuid:user_id>")
@@ -77,7 +83,7 @@ class Roles(MethodView):
     def post(self, data: dict[str, Any], user_id: UUID) -> Any:
         """Grant a role (admin)."""
         actor = require_role(current_caller(), Role.ADMIN)
-        outcome = runtime().app.grant_role(user_id, data["role"], actor)
+        outcome = runtime().app.grant_role(user_id, actor=actor, role=data["role"])
         return with_headers(user_body(outcome.aggregate), position=outcome.position)
 
 
@@ -90,7 +96,7 @@ class RoleById(MethodView):
         actor = require_role(current_caller(), Role.ADMIN)
         if role not in ROLES:
             raise ApiProblem(404, f"There is no role {role[:50]!r}.")
-        outcome = runtime().app.revoke_role(user_id, role, actor)
+        outcome = runtime().app.revoke_role(user_id, actor=actor, role=role)
         return with_headers(user_body(outcome.aggregate), position=outcome.position)
 
 
@@ -102,6 +108,6 @@ class Deactivate(MethodView):
         """Deactivate an account (admin): its tokens stop working at once."""
         actor = require_role(current_caller(), Role.ADMIN)
         rt = runtime()
-        outcome = rt.app.deactivate(user_id, actor)
-        rt.credentials.revoke_all(str(user_id), now())
+        outcome = rt.app.deactivate(user_id, actor=actor)
+        rt.credentials.revoke_all(str(user_id), rt.now())
         return with_headers(user_body(outcome.aggregate), position=outcome.position)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -114,7 +113,7 @@ class AuditBundle(MethodView):
         return {
             "initiative_id": str(initiative_id),
             "version": initiative.version,
-            "generated_at": iso(datetime.now(UTC)),
+            "generated_at": iso(runtime().now()),
             "digest": audit_reads.digest(conn),
             "events": events,
             "decisions": [e["entry"] for e in events if e["entry"]["type"] in DECISIONS],

@@ -6,7 +6,7 @@ import time
 from typing import Any
 from uuid import UUID
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask.views import MethodView
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -20,9 +20,10 @@ from service.api.errors import ApiProblem
 from service.api.metrics import scraper_token
 from service.api.request import Blueprint, current_caller, documents, iso, public
 from service.api.schemas import LoginSchema, TokenSchema
-from service.context import current_request, request_globals, request_id
+from service.context import RequestState, current_request, request_id, request_state
+from service.infrastructure import readcache
 from service.infrastructure.credentials import IssuedToken, token_digest
-from service.infrastructure.runtime import now, runtime
+from service.infrastructure.runtime import runtime
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Bearer tokens.")
 
@@ -77,7 +78,7 @@ def log_in(email: str, password: str) -> IssuedToken:
     password_ok = rt.credentials.check_password(account_id, password)
     if account is None or not password_ok or not account.active:
         raise ApiProblem(401, "Wrong email or password.")
-    return rt.credentials.issue_token(account_id or "", now())
+    return rt.credentials.issue_token(account_id or "", rt.now())
 
 
 @blp.route("/tokens/current")
@@ -87,17 +88,18 @@ class CurrentToken(MethodView):
     def delete(self) -> None:
         """Log out: revoke the token this request carries."""
         current_caller()
-        runtime().credentials.revoke_token(g.token, now())
+        rt = runtime()
+        rt.credentials.revoke_token(request_state().token or "", rt.now())
 
 
 def authenticate() -> None:
     """Finds the caller from the bearer token; refuses non-public views without one."""
     request_id()
-    req, scope = current_request(), request_globals()
+    req, state = current_request(), request_state()
     if req.method == "OPTIONS":
         return  # CORS preflight: answered with headers only, no data
     if scraper_token() is not None:
-        scope.scraper = True
+        state.scraper = True
         return
     header = req.headers.get("Authorization")
     if header is not None:
@@ -105,22 +107,25 @@ def authenticate() -> None:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 200:
             raise ApiProblem(401, "Use the Bearer scheme: Authorization: Bearer <token>.")
-        scope.caller = caller_for_token(token)
-        scope.token = token
+        state.caller = caller_for_token(token, state)
+        state.token = token
         return
     if not _is_public():
         raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
 
 
-def caller_for_token(token: str) -> Caller:
+def caller_for_token(token: str, state: RequestState) -> Caller:
     """The caller a bearer (or console session) token stands for; 401 when it stands for
-    nobody now."""
-    cache = runtime().read_cache
-    check = cache.check_token(token_digest(token), now())
-    scope = request_globals()
-    scope.head = check.head  # what this request's reads are at least as fresh as
-    scope.list_position = check.list_position
-    scope.fresh = check.fresh  # what the aggregate cache may rely on (readcache.CheckedRepository)
+    nobody now. The request's reads, and its loads of aggregates, rely on the check until
+    it ends (`service.app._end_request`)."""
+    rt = runtime()
+    cache = rt.read_cache
+    check = cache.check_token(token_digest(token), rt.now())
+    state.head = check.head
+    state.list_position = check.list_position
+    if state.freshness_token is not None:  # a second check in one request replaces the first
+        readcache.leave(state.freshness_token)
+    state.freshness_token = readcache.enter(check.freshness)
     if check.account_id is None:
         raise ApiProblem(401, "The token is unknown, expired or revoked.")
     try:
@@ -129,7 +134,7 @@ def caller_for_token(token: str) -> Caller:
         raise ApiProblem(401, "The token's account no longer exists.") from None
     if not account.active:
         raise ApiProblem(401, "The account is deactivated.")
-    return account.caller(request_id())
+    return account.caller(state.request_id or request_id())
 
 
 def _is_public() -> bool:

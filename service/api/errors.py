@@ -83,6 +83,13 @@ SLUGS = {
 }
 
 
+# How a request names the version a command needs (by whether it also takes base_version).
+PRECONDITION_HINTS = {
+    False: ' Send If-Match: "<version>".',
+    True: ' Send If-Match: "<version>", or "base_version" in the body.',
+}
+
+
 class ApiProblem(Exception):
     """An HTTP-level problem raised by the service layer itself (not a domain rule)."""
 
@@ -182,7 +189,10 @@ def record_failure(error: Exception) -> int:
 def register(app: Flask) -> None:
     @app.errorhandler(domain.DomainError)
     def domain_error(error: domain.DomainError) -> Response:
-        return problem(status_of(error), error.detail, slug=error.slug, **error.extra())
+        detail = error.detail
+        if isinstance(error, domain.PreconditionRequired):
+            detail += PRECONDITION_HINTS[error.base_version]
+        return problem(status_of(error), detail, slug=error.slug, **error.extra())
 
     @app.errorhandler(ApiProblem)
     def api_problem(error: ApiProblem) -> Response:

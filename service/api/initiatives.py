@@ -42,7 +42,7 @@ from service.api.schemas import (
     ReviewSchema,
     VersionQuerySchema,
 )
-from service.context import current_application, request_globals
+from service.context import current_application, request_state
 from service.infrastructure.runtime import runtime
 
 blp = Blueprint(
@@ -157,7 +157,9 @@ class Initiatives(MethodView):
     @documents(blp, 400, 401, 403, 413, 415, 422)
     def post(self, fields: dict[str, Any]) -> Any:
         """Propose an initiative; the caller's organisation leads it."""
-        return respond(runtime().app.propose(current_caller(), fields), 201, located=True)
+        return respond(
+            runtime().app.propose(caller=current_caller(), fields=fields), 201, located=True
+        )
 
 
 @blp.route("/<uuid:initiative_id>")
@@ -175,7 +177,7 @@ class InitiativeById(MethodView):
             version, body = rt.read_cache.initiative_body(
                 initiative_id,
                 caller,
-                request_globals().get("head"),
+                request_state().head,
                 lambda: rendered(app.initiative(initiative_id)),
             )
             response = current_application().response_class(body, mimetype="application/json")
@@ -197,7 +199,11 @@ class InitiativeById(MethodView):
         base_version = data.pop("base_version", None)
         return respond(
             runtime().app.edit(
-                initiative_id, current_caller(), data, base_version, if_match_version()
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                fields=data,
+                base_version=base_version,
             )
         )
 
@@ -211,7 +217,10 @@ class Partners(MethodView):
         """Invite an organisation as a partner (lead member)."""
         return respond(
             runtime().app.invite_partner(
-                initiative_id, if_match_version(), current_caller(), data["organisation_id"]
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                organisation_id=data["organisation_id"],
             )
         )
 
@@ -223,7 +232,12 @@ class Join(MethodView):
     def post(self, initiative_id: UUID, organisation_id: UUID) -> Any:
         """Accept an invitation (member of the invited organisation)."""
         return respond(
-            runtime().app.join(initiative_id, if_match_version(), current_caller(), organisation_id)
+            runtime().app.join(
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                organisation_id=organisation_id,
+            )
         )
 
 
@@ -235,7 +249,10 @@ class PartnerById(MethodView):
         """Remove a partner (lead member) or leave (member of that organisation)."""
         return respond(
             runtime().app.remove_partner(
-                initiative_id, if_match_version(), current_caller(), organisation_id
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                organisation_id=organisation_id,
             )
         )
 
@@ -247,7 +264,9 @@ class CoDesign(MethodView):
     def post(self, initiative_id: UUID) -> Any:
         """Open co-design (lead member)."""
         return respond(
-            runtime().app.start_co_design(initiative_id, if_match_version(), current_caller())
+            runtime().app.start_co_design(
+                initiative_id, caller=current_caller(), expected_version=if_match_version()
+            )
         )
 
 
@@ -261,11 +280,11 @@ class Amendments(MethodView):
         it amends."""
         outcome, amendment_id = runtime().app.propose_amendment(
             initiative_id,
-            current_caller(),
-            data["changes"],
-            data["rationale"],
-            data.get("base_version"),
-            if_match_version(),
+            caller=current_caller(),
+            expected_version=if_match_version(),
+            changes=data["changes"],
+            rationale=data["rationale"],
+            base_version=data.get("base_version"),
         )
         response = respond(outcome, 201)
         response.headers["Location"] = (
@@ -284,10 +303,10 @@ class AcceptAmendment(MethodView):
         return respond(
             runtime().app.accept_amendment(
                 initiative_id,
-                str(amendment_id),
-                current_caller(),
-                data.get("base_version"),
-                if_match_version(),
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                amendment_id=str(amendment_id),
+                base_version=data.get("base_version"),
             )
         )
 
@@ -302,10 +321,10 @@ class RejectAmendment(MethodView):
         return respond(
             runtime().app.reject_amendment(
                 initiative_id,
-                if_match_version(),
-                current_caller(),
-                str(amendment_id),
-                data["reason"],
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                amendment_id=str(amendment_id),
+                reason=data["reason"],
             )
         )
 
@@ -316,7 +335,11 @@ class Submit(MethodView):
     @documents(blp, *COMMAND_ERRORS)
     def post(self, initiative_id: UUID) -> Any:
         """Submit for review (lead member); fixes the approval steps of the round."""
-        return respond(runtime().app.submit(initiative_id, if_match_version(), current_caller()))
+        return respond(
+            runtime().app.submit(
+                initiative_id, caller=current_caller(), expected_version=if_match_version()
+            )
+        )
 
 
 @blp.route("/<uuid:initiative_id>/reviews")
@@ -329,10 +352,10 @@ class Reviews(MethodView):
         return respond(
             runtime().app.review(
                 initiative_id,
-                if_match_version(),
-                current_caller(),
-                data["decision"],
-                data["rationale"],
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                decision=data["decision"],
+                rationale=data["rationale"],
             )
         )
 
@@ -344,7 +367,9 @@ class FollowUp(MethodView):
     def post(self, initiative_id: UUID) -> Any:
         """Start the follow-up of an approved initiative (lead member)."""
         return respond(
-            runtime().app.start_follow_up(initiative_id, if_match_version(), current_caller())
+            runtime().app.start_follow_up(
+                initiative_id, caller=current_caller(), expected_version=if_match_version()
+            )
         )
 
 
@@ -356,7 +381,12 @@ class Reports(MethodView):
     def post(self, data: dict[str, Any], initiative_id: UUID) -> Any:
         """Record a progress report (lead or joined partner member)."""
         return respond(
-            runtime().app.record_report(initiative_id, if_match_version(), current_caller(), data),
+            runtime().app.record_report(
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                report=data,
+            ),
             201,
         )
 
@@ -370,7 +400,10 @@ class Complete(MethodView):
         """Complete the initiative with its outcomes (lead member; needs a report)."""
         return respond(
             runtime().app.complete(
-                initiative_id, if_match_version(), current_caller(), data["outcomes"]
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                outcomes=data["outcomes"],
             )
         )
 
@@ -384,7 +417,10 @@ class GoodPractice(MethodView):
         """Recognise a completed initiative as good practice (reviewer)."""
         return respond(
             runtime().app.recognise_good_practice(
-                initiative_id, if_match_version(), current_caller(), data["rationale"]
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                rationale=data["rationale"],
             )
         )
 
@@ -398,6 +434,9 @@ class Withdraw(MethodView):
         """Withdraw the initiative (lead member), with a reason."""
         return respond(
             runtime().app.withdraw(
-                initiative_id, if_match_version(), current_caller(), data["reason"]
+                initiative_id,
+                caller=current_caller(),
+                expected_version=if_match_version(),
+                reason=data["reason"],
             )
         )

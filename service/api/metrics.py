@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Response, current_app, g
+from flask import Response, current_app
 from flask.views import MethodView
 
 from domain.values import Role
 from service.api.errors import ApiProblem
 from service.api.request import Blueprint, current_caller, documents
-from service.context import current_request
+from service.context import current_request, request_state
 from service.infrastructure.observability import exposition
 from service.infrastructure.runtime import runtime
 
@@ -41,7 +41,7 @@ class Metrics(MethodView):
         """Request counts and latencies by route and status, commands by type and outcome,
         events recorded, each view's position and lag. Send the `TWINNING_METRICS_TOKEN` as
         a bearer token, or an admin's or auditor's."""
-        if not g.get("scraper"):
+        if not request_state().scraper:
             caller = current_caller()
             if not (caller.has(Role.ADMIN) or caller.has(Role.AUDITOR)):
                 raise ApiProblem(403, "Metrics need the metrics token, or an admin or auditor.")

@@ -58,7 +58,7 @@ class Organisations(MethodView):
         """Register an organisation (admin)."""
         actor = require_role(current_caller(), Role.ADMIN)
         outcome = runtime().app.register_organisation(
-            actor, data["name"], data["type"], data["country"]
+            actor=actor, name=data["name"], type_=data["type"], country=data["country"]
         )
         organisation = outcome.aggregate
         return with_headers(

@@ -26,7 +26,7 @@ from service.api.schemas import (
     PageQuerySchema,
     ProjectionsSchema,
 )
-from service.context import current_application, current_request, reader, request_globals
+from service.context import current_application, current_request, reader, request_state
 from service.infrastructure.runtime import runtime
 
 WAIT_SECONDS = 2.0
@@ -96,7 +96,7 @@ def page_of(
 def list_position(minimum: int | None) -> int | None:
     """The list view's position this request observed, when it satisfies X-Min-Position
     (else None: the page is read after the wait, not taken from the cache)."""
-    position: int | None = request_globals().get("list_position")
+    position = request_state().list_position
     if position is None or (minimum is not None and position < minimum):
         return None
     return position

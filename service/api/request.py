@@ -17,7 +17,7 @@ from webargs.flaskparser import FlaskParser
 from domain.values import Caller
 from projections.view import iso as iso_utc
 from service.api.errors import ApiProblem
-from service.context import current_request, request_globals
+from service.context import current_request, request_state
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +94,7 @@ def public(view: type[MethodView]) -> type[MethodView]:
 
 
 def current_caller() -> Caller:
-    caller: Caller | None = request_globals().get("caller")
+    caller = request_state().caller
     if caller is None:
         raise ApiProblem(401, "Send a bearer token: Authorization: Bearer <token>.")
     return caller

@@ -57,7 +57,13 @@ class Demo:
 
     def person(self, key: str, org: str, roles: list[str], name: str) -> None:
         email = f"{key}@{DEMO_DOMAIN}"
-        outcome = self.app.register_account(system_actor(), email, name, self.orgs[org], roles)
+        outcome = self.app.register_account(
+            actor=system_actor(),
+            email=email,
+            name=name,
+            organisation_id=self.orgs[org],
+            roles=roles,
+        )
         account = outcome.aggregate
         self.rt.credentials.set_password(str(account.id), self.password)
         self.people[key] = account.caller()
@@ -69,7 +75,9 @@ def load(rt: Runtime, password: str) -> dict[str, Any]:
     if app.account_by_email(f"giulia@{DEMO_DOMAIN}") is not None:
         raise RuntimeError("the demo data is loaded already")
     orgs = {
-        key: app.register_organisation(system_actor(), name, type_, country).aggregate.id
+        key: app.register_organisation(
+            actor=system_actor(), name=name, type_=type_, country=country
+        ).aggregate.id
         for key, name, type_, country in ORGANISATIONS
     }
     demo = Demo(app, rt, password, orgs, {})
@@ -106,28 +114,38 @@ def _initiatives(demo: Demo) -> int:
     def propose(lead: str, **fields: Any) -> UUID:
         nonlocal count
         count += 1
-        return app.propose(p[lead], fields).aggregate.id
+        return app.propose(caller=p[lead], fields=fields).aggregate.id
 
     def version(initiative: UUID) -> int:
         return app.initiative(initiative).version
 
     def partner(initiative: UUID, lead: str, who: str, org: str) -> None:
-        app.invite_partner(initiative, version(initiative), p[lead], o[org])
-        app.join(initiative, version(initiative), p[who], o[org])
+        app.invite_partner(
+            initiative, caller=p[lead], expected_version=version(initiative), organisation_id=o[org]
+        )
+        app.join(
+            initiative, caller=p[who], expected_version=version(initiative), organisation_id=o[org]
+        )
 
     def to_review(initiative: UUID, lead: str) -> None:
-        app.start_co_design(initiative, version(initiative), p[lead])
-        app.submit(initiative, version(initiative), p[lead])
+        app.start_co_design(initiative, caller=p[lead], expected_version=version(initiative))
+        app.submit(initiative, caller=p[lead], expected_version=version(initiative))
 
     def review(initiative: UUID, who: str, decision: str, rationale: str) -> None:
-        app.review(initiative, version(initiative), p[who], decision, rationale)
+        app.review(
+            initiative,
+            caller=p[who],
+            expected_version=version(initiative),
+            decision=decision,
+            rationale=rationale,
+        )
 
     def report(initiative: UUID, who: str, start: str, end: str, people: int, text: str) -> None:
         app.record_report(
             initiative,
-            version(initiative),
-            p[who],
-            {
+            caller=p[who],
+            expected_version=version(initiative),
+            report={
                 "period_start": start,
                 "period_end": end,
                 "participants": people,
@@ -165,17 +183,20 @@ def _initiatives(demo: Demo) -> int:
     to_review(heritage, "giulia")
     review(heritage, "ines", "approve", "Clear national relevance and committed partners.")
     review(heritage, "sofia", "approve", "A model of youth participation across borders.")
-    app.start_follow_up(heritage, version(heritage), p["giulia"])
+    app.start_follow_up(heritage, caller=p["giulia"], expected_version=version(heritage))
     report(heritage, "ana", "2026-02-01", "2026-05-31", 42, "Four mapping walks in each town.")
     report(heritage, "giulia", "2026-06-01", "2026-09-30", 58, "Guide printed; exhibition.")
     app.complete(
         heritage,
-        version(heritage),
-        p["giulia"],
-        {"en": "A bilingual heritage guide and a standing pupils' exchange."},
+        caller=p["giulia"],
+        expected_version=version(heritage),
+        outcomes={"en": "A bilingual heritage guide and a standing pupils' exchange."},
     )
     app.recognise_good_practice(
-        heritage, version(heritage), p["marc"], "Replicable, well documented, led by young people."
+        heritage,
+        caller=p["marc"],
+        expected_version=version(heritage),
+        rationale="Replicable, well documented, led by young people.",
     )
 
     # 2. In follow-up: Lake Shkodër clean-up with a civil society partner (national).
@@ -196,7 +217,7 @@ def _initiatives(demo: Demo) -> int:
     partner(lake, "elira", "besa", "green_shk")
     to_review(lake, "elira")
     review(lake, "ines", "approve", "Concrete, measurable, with volunteers from the start.")
-    app.start_follow_up(lake, version(lake), p["elira"])
+    app.start_follow_up(lake, caller=p["elira"], expected_version=version(lake))
     report(lake, "besa", "2026-04-01", "2026-06-30", 180, "Three clean-up days, 2 t of waste.")
 
     # 3. Approved: a European local-democracy school with an LDA.
@@ -254,24 +275,26 @@ def _initiatives(demo: Demo) -> int:
         countries=["BA", "RS"],
     )
     partner(bridges, "amra", "lea", "lda_subotica")
-    app.start_co_design(bridges, version(bridges), p["amra"])
+    app.start_co_design(bridges, caller=p["amra"], expected_version=version(bridges))
     app.edit(
         bridges,
-        p["lea"],
-        {
+        caller=p["lea"],
+        expected_version=None,
+        fields={
             "summary": {
                 "en": "A joint cultural and reconciliation festival on the two towns' bridges.",
                 "bs": "Zajednički kulturni festival.",
             }
         },
-        version(bridges),
+        base_version=version(bridges),
     )
     app.propose_amendment(
         bridges,
-        p["milan"],
-        {"target_groups": ["artists", "youth clubs"]},
-        "Novi Sad's youth clubs would like to take part.",
-        version(bridges),
+        caller=p["milan"],
+        expected_version=None,
+        changes={"target_groups": ["artists", "youth clubs"]},
+        rationale="Novi Sad's youth clubs would like to take part.",
+        base_version=version(bridges),
     )
 
     # 6. Sent back for changes, now in its second round of co-design.
@@ -310,7 +333,12 @@ def _initiatives(demo: Demo) -> int:
         level="national",
         countries=["DE"],
     )
-    app.withdraw(withdrawn, version(withdrawn), p["jonas"], "Funding moved to 2027.")
+    app.withdraw(
+        withdrawn,
+        caller=p["jonas"],
+        expected_version=version(withdrawn),
+        reason="Funding moved to 2027.",
+    )
 
     # 9. A fresh proposal with a pending invitation.
     fresh = propose(
@@ -322,5 +350,7 @@ def _initiatives(demo: Demo) -> int:
         level="national",
         countries=["GE"],
     )
-    app.invite_partner(fresh, version(fresh), p["giorgi"], o["kutaisi"])
+    app.invite_partner(
+        fresh, caller=p["giorgi"], expected_version=version(fresh), organisation_id=o["kutaisi"]
+    )
     return count

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from babel import Locale
-from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 from flask_babel import Babel, format_datetime, get_locale, gettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -22,6 +22,7 @@ from domain.values import THEMES, Caller, Role
 from projections.view import parse_time
 from service.api.errors import ApiProblem, record_failure, status_of
 from service.console import session
+from service.context import request_state
 from service.infrastructure.runtime import runtime
 
 LANGUAGES = ("en", "fr")
@@ -134,7 +135,7 @@ def text(value: Any) -> str:
 def organisation_name(organisation_id: Any) -> str:
     if not organisation_id:
         return ""
-    names: dict[str, str] = g.setdefault("organisation_names", {})
+    names = request_state().organisation_names
     key = str(organisation_id)
     if key not in names:
         try:
@@ -147,7 +148,7 @@ def organisation_name(organisation_id: Any) -> str:
 def person_name(account_id: Any) -> str:
     if not account_id:
         return ""
-    names: dict[str, str] = g.setdefault("person_names", {})
+    names = request_state().person_names
     key = str(account_id)
     if key not in names:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import render_template, request
@@ -33,6 +32,7 @@ from service.console import (
     theme_name,
 )
 from service.context import reader
+from service.infrastructure.runtime import runtime
 
 CATALOGUE_PAGE = 12
 MAX_YEARS = 15
@@ -251,7 +251,7 @@ def impact() -> Any:
     stats: dict[str, Any] | None = None
     charts: list[Chart] = []
     if not errors:
-        this_year = datetime.now(UTC).year
+        this_year = runtime().now().year
         conn = reader()
         stats = queries.impact(conn, **query)
         start = queries.first_year(conn) or this_year

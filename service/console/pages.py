@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from flask import Response, abort, g, redirect, render_template, request, url_for
+from flask import Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import Schema
 
@@ -30,7 +30,8 @@ from service.api.schemas import (
 )
 from service.console import bp, current_language, forms, need_login, problem_text, session
 from service.console.initiative_pages import initiative_page, languages_of, load_initiative
-from service.infrastructure.runtime import now, runtime
+from service.context import request_state
+from service.infrastructure.runtime import runtime
 
 
 # ------------------------------------------------------------------------ sign in
@@ -58,7 +59,7 @@ def login() -> Any:
                 )
             else:
                 response = redirect(target, code=303)
-                max_age = int((issued.expires_at - now()).total_seconds())
+                max_age = int((issued.expires_at - runtime().now()).total_seconds())
                 session.start(response, issued.token, max_age)
                 return response
     return render_template("console/login.html", error=error, next=target), status
@@ -66,9 +67,10 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Response:
-    token = g.get("session_token")
+    token = request_state().session_token
     if token:
-        runtime().credentials.revoke_token(token, now())
+        rt = runtime()
+        rt.credentials.revoke_token(token, rt.now())
     response = redirect(url_for("console.login"), code=303)
     session.end(response)
     return response
@@ -121,9 +123,9 @@ def command_data(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
 
 
 SIMPLE: dict[str, Callable[..., Outcome[Initiative]]] = {
-    "start_co_design": lambda app, i, v, c: app.start_co_design(i, v, c),
-    "submit": lambda app, i, v, c: app.submit(i, v, c),
-    "start_follow_up": lambda app, i, v, c: app.start_follow_up(i, v, c),
+    "start_co_design": lambda app, i, v, c: app.start_co_design(i, caller=c, expected_version=v),
+    "submit": lambda app, i, v, c: app.submit(i, caller=c, expected_version=v),
+    "start_follow_up": lambda app, i, v, c: app.start_follow_up(i, caller=c, expected_version=v),
 }
 
 
@@ -141,34 +143,64 @@ def act(initiative_id: UUID, action: str) -> Any:
             return SIMPLE[action](app, initiative_id, version, caller)
         if action == "invite_partner":
             data = command_data(InviteSchema(), {"organisation_id": form.get("organisation_id")})
-            return app.invite_partner(initiative_id, version, caller, data["organisation_id"])
+            return app.invite_partner(
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                organisation_id=data["organisation_id"],
+            )
         if action == "join":
-            return app.join(initiative_id, version, caller, UUID(caller.organisation_id))
+            return app.join(
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                organisation_id=UUID(caller.organisation_id),
+            )
         if action == "remove_partner":
             organisation = command_data(
                 InviteSchema(), {"organisation_id": form.get("organisation_id")}
             )["organisation_id"]
-            return app.remove_partner(initiative_id, version, caller, organisation)
+            return app.remove_partner(
+                initiative_id, caller=caller, expected_version=version, organisation_id=organisation
+            )
         if action == "accept_amendment":
-            return app.accept_amendment(initiative_id, _amendment_id(), caller, None, version)
+            return app.accept_amendment(
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                amendment_id=_amendment_id(),
+                base_version=None,
+            )
         if action == "reject_amendment":
             data = command_data(ReasonSchema(), {"reason": form.get("reason", "")})
             return app.reject_amendment(
-                initiative_id, version, caller, _amendment_id(), data["reason"]
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                amendment_id=_amendment_id(),
+                reason=data["reason"],
             )
         if action == "recognise_good_practice":
             data = command_data(RationaleSchema(), {"rationale": form.get("rationale", "")})
-            return app.recognise_good_practice(initiative_id, version, caller, data["rationale"])
+            return app.recognise_good_practice(
+                initiative_id, caller=caller, expected_version=version, rationale=data["rationale"]
+            )
         if action == "withdraw":
             data = command_data(ReasonSchema(), {"reason": form.get("reason", "")})
-            return app.withdraw(initiative_id, version, caller, data["reason"])
+            return app.withdraw(
+                initiative_id, caller=caller, expected_version=version, reason=data["reason"]
+            )
         if action == "complete":
             outcomes = forms.multilingual(form, "outcomes") or {}
             data = command_data(CompleteSchema(), {"outcomes": outcomes})
-            return app.complete(initiative_id, version, caller, data["outcomes"])
+            return app.complete(
+                initiative_id, caller=caller, expected_version=version, outcomes=data["outcomes"]
+            )
         if action == "report":
             data = command_data(ReportSchema(), report_document(form))
-            return app.record_report(initiative_id, version, caller, data)
+            return app.record_report(
+                initiative_id, caller=caller, expected_version=version, report=data
+            )
         abort(404)
 
     return run(initiative_id, action, command)
@@ -254,7 +286,7 @@ def propose() -> Any:
     try:
         forms.check_text(request.form)
         data = forms.load(ProposeSchema(), forms.initiative_fields(request.form))
-        outcome = runtime().app.propose(caller, data)
+        outcome = runtime().app.propose(caller=caller, fields=data)
     except DomainError as error:
         return refused(values, "propose", error)
     return done(outcome, "propose")
@@ -288,7 +320,13 @@ def edit(initiative_id: UUID) -> Any:
     try:
         forms.check_text(request.form)
         data = forms.load(EditSchema(), changes)
-        outcome = app.edit(initiative_id, caller, data, base_version, None)
+        outcome = app.edit(
+            initiative_id,
+            caller=caller,
+            expected_version=None,
+            fields=data,
+            base_version=base_version,
+        )
     except EditConflict as conflict:
         current = load_initiative(initiative_id)
         values["base_version"] = current.version
@@ -334,7 +372,12 @@ def amend(initiative_id: UUID) -> Any:
             },
         )
         outcome, _amendment = app.propose_amendment(
-            initiative_id, caller, data["changes"], data["rationale"], base_version, None
+            initiative_id,
+            caller=caller,
+            expected_version=None,
+            changes=data["changes"],
+            rationale=data["rationale"],
+            base_version=base_version,
         )
     except DomainError as error:
         return refused(values, "amend", error, initiative_id)

@@ -83,7 +83,11 @@ def decide(initiative_id: UUID) -> Any:
             },
         )
         outcome = runtime().app.review(
-            initiative_id, forms.version_field(), caller, data["decision"], data["rationale"]
+            initiative_id,
+            caller=caller,
+            expected_version=forms.version_field(),
+            decision=data["decision"],
+            rationale=data["rationale"],
         )
     except DomainError as error:
         return review_page(initiative_id, **refusal(error))

@@ -18,11 +18,12 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Response, g, request
+from flask import Response, request
 
 from domain.values import Caller
 from service.api.auth import caller_for_token
 from service.api.errors import ApiProblem
+from service.context import request_state
 
 SESSION_COOKIE = "twinning_session"
 LOGIN_CSRF_COOKIE = "twinning_login_csrf"
@@ -43,22 +44,23 @@ def secure_cookies() -> bool:
 
 
 def load() -> None:
-    """Sets g.caller and g.session_token from the session cookie (None when signed out)."""
-    g.caller = None
-    g.session_token = None
+    """Sets the request's caller and session token from the session cookie (None when
+    signed out)."""
+    state = request_state()
+    state.caller = None
+    state.session_token = None
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token or len(token) > 200:
         return
     try:
-        g.caller = caller_for_token(token)
+        state.caller = caller_for_token(token, state)
     except ApiProblem:
         return  # expired, revoked or deactivated: signed out
-    g.session_token = token
+    state.session_token = token
 
 
 def caller() -> Caller | None:
-    found: Caller | None = g.get("caller")
-    return found
+    return request_state().caller
 
 
 def start(response: Response, token: str, max_age: int) -> None:
@@ -80,17 +82,18 @@ def end(response: Response) -> None:
 
 def csrf_token() -> str:
     """The token forms of this page carry."""
-    token = g.get("session_token")
+    state = request_state()
+    token = state.session_token
     if token:
         return hmac.new(token.encode(), b"twinning console csrf", hashlib.sha256).hexdigest()
-    if "login_csrf" not in g:
-        g.login_csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    return str(g.login_csrf)
+    if state.login_csrf is None:
+        state.login_csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    return state.login_csrf
 
 
 def remember_login_csrf(response: Response) -> None:
     """Keeps the pre-login CSRF value in its cookie when a page handed one out."""
-    value = g.get("login_csrf")
+    value = request_state().login_csrf
     if value and request.cookies.get(LOGIN_CSRF_COOKIE) != value:
         response.set_cookie(
             LOGIN_CSRF_COOKIE,
@@ -112,7 +115,7 @@ def check_csrf() -> None:
         if origin.rstrip("/") != expected:
             raise CsrfError("The form was sent from another site.")
     given = request.form.get(CSRF_FIELD, "")
-    if g.get("session_token"):
+    if request_state().session_token:
         expected_token = csrf_token()
     else:
         expected_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")

@@ -14,10 +14,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
+from eventsourcing.persistence import Recording
 from flask import Flask, Response, has_request_context
 from gunicorn import glogging  # type: ignore[import-untyped]
 from prometheus_client import (
@@ -32,7 +34,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from service.context import current_request, request_globals
+from service.context import current_request, request_state
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -62,9 +64,15 @@ EVENTS = Counter(
 log = logging.getLogger("twinning.requests")
 
 
-def record_events(types: list[str]) -> None:
-    for event_type in types:
-        EVENTS.labels(event_type).inc()
+class EventMetrics:
+    """Counts the events each save recorded, by type (a domain.application.SaveObserver)."""
+
+    def saved(self, aggregates: Mapping[UUID, Any], recordings: Sequence[Recording[UUID]]) -> None:
+        for recording in recordings:
+            EVENTS.labels(type(recording.domain_event).__qualname__).inc()
+
+    def conflicted(self, tried: Mapping[UUID, int]) -> None:
+        return
 
 
 def outcome_of(status: int) -> str:
@@ -119,7 +127,7 @@ def exposition(rt: Any) -> Response:
 
 # ---------------------------------------------------------------------------- requests
 def _started() -> None:
-    request_globals().started = time.perf_counter()
+    request_state().started = time.perf_counter()
 
 
 # The labelled children of the request metrics, by (method, route, status): asking the
@@ -142,7 +150,7 @@ def _request_series(method: str, endpoint: str, status: int, routed: bool) -> tu
 
 
 def _finished(response: Response) -> Response:
-    started = request_globals().get("started")
+    started = request_state().started
     if started is None:
         return response
     elapsed = time.perf_counter() - started
@@ -197,9 +205,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if has_request_context():
-            scope = request_globals()
-            entry["request_id"] = scope.get("request_id")
-            caller = scope.get("caller")
+            state = request_state()
+            entry["request_id"] = state.request_id
+            caller = state.caller
             if caller is not None:
                 entry["actor"] = {
                     "account_id": caller.account_id,

@@ -1,4 +1,5 @@
-"""The PostgreSQL event store's insert, run by the server in one statement under the table lock.
+"""The event store's recorders: the PostgreSQL insert, run by the server in one statement under
+the table lock; on both databases, the lookup of one stored event (domain.application.StoredEvents).
 
 The table lock keeps notification ids in commit order, so that no projection ever skips an
 event: keep it. eventsourcing's own recorder holds it across round trips to a busy API worker;
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+
+from domain.application import StoredRow
 
 
 class LockedInsertRecorder(PostgresApplicationRecorder):
@@ -55,6 +60,19 @@ class LockedInsertRecorder(PostgresApplicationRecorder):
         self.sql_create_statements[self.create_insert_function_statement_index] = (
             self.sql_create_pg_function_insert_events
         )
+        self.sql_stored_event = SQL(
+            "SELECT notification_id, state, topic FROM {schema}.{table} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(schema=schema, table=table)
+
+    def stored_event(self, originator_id: UUID, version: int) -> StoredRow | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self.sql_stored_event, (originator_id, version))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        position, state, topic = row.values() if isinstance(row, dict) else row
+        return StoredRow(int(position), bytes(state), topic)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -75,3 +93,21 @@ class LockedInsertRecorder(PostgresApplicationRecorder):
             # Autocommit: the call is its own transaction, committed by the server.
             curs.execute(self.sql_invoke_pg_function_insert_events, (events,), prepare=True)
             return [row[self.pg_function_name_insert_events] for row in curs.fetchall()]
+
+
+class LookupSQLiteRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite recorder, with the lookup of one stored event."""
+
+    def stored_event(self, originator_id: UUID, version: int) -> StoredRow | None:
+        statement = (
+            f'SELECT rowid, state, topic FROM "{self.events_table_name}" '
+            "WHERE originator_id = ? AND originator_version = ?"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            # eventsourcing's SQLite recorder stores a UUID as its 32 hex digits
+            cursor.execute(statement, (originator_id.hex, version))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        position, state, topic = tuple(row)
+        return StoredRow(int(position), bytes(state), topic)

@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from domain.application import Twinning, utcnow
+from domain.application import Clock, SaveObserver, Twinning, utcnow
 from domain.errors import DuplicateEmail, NotFound
 from domain.organisation import Organisation
 from domain.values import Role, system_actor
@@ -28,8 +28,8 @@ from projections.runner import Projector
 from service.config import Database, Settings
 from service.infrastructure.availability import Availability, guard_event_store
 from service.infrastructure.credentials import Credentials
-from service.infrastructure.observability import record_events
-from service.infrastructure.readcache import ReadCache
+from service.infrastructure.observability import EventMetrics
+from service.infrastructure.readcache import AggregateStamps, ReadCache
 
 PLATFORM_ORGANISATION = "Platform administration"
 PLATFORM_ORGANISATION_ID = uuid.uuid5(uuid.NAMESPACE_URL, "/twinning/organisations/platform")
@@ -102,9 +102,16 @@ def schema_lock(engine: sa.Engine, database: Database) -> Iterator[None]:
 
 
 class Runtime:
-    """One process's application, database engine and credential store."""
+    """One process's application, database engine and credential store; `clock` is the one
+    the service reads time from (`now`), `observers` hear of every save."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        observers: Sequence[SaveObserver] = (),
+    ) -> None:
         self.settings = settings
         self.database = settings.database
         if self.database.kind == "sqlite":
@@ -120,9 +127,13 @@ class Runtime:
         )
         with schema_lock(self.engine, self.database):
             prepare_database(self.engine, self.database)
+            self.stamps = AggregateStamps(settings.aggregate_cache)
             self.app = Twinning(
                 env=self.database.eventsourcing_env(settings),
                 snapshot_interval=settings.snapshot_interval,
+                clock=clock,
+                repository=self.stamps.repository_for,
+                observers=(self.stamps, *observers),
             )
             self.credentials = Credentials(
                 self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
@@ -131,11 +142,12 @@ class Runtime:
             create_view_tables(self.engine)
         if self.database.kind == "postgres":
             guard_event_store(self.app.recorder.datastore, self.availability)  # type: ignore[attr-defined]
-        self.read_cache = ReadCache(
-            self.app, self.database, settings.aggregate_cache, self.availability
-        )
-        self.read_cache.follow_commands()
+        self.read_cache = ReadCache(self.app, self.database, self.stamps, self.availability)
         self.projector = Projector(self.app, self.engine, batch_size=settings.projection_batch)
+
+    def now(self) -> datetime:
+        """The time, as the service reads it everywhere: the application's clock."""
+        return self.app.clock()
 
     def close(self) -> None:
         self.read_cache.close()
@@ -159,7 +171,11 @@ class Runtime:
         """Creates an admin account; raises DuplicateEmail when the email is taken."""
         organisation = self.platform_organisation()
         outcome = self.app.register_account(
-            system_actor(), email, name, organisation.id, [Role.ADMIN.value]
+            actor=system_actor(),
+            email=email,
+            name=name,
+            organisation_id=organisation.id,
+            roles=[Role.ADMIN.value],
         )
         account_id = str(outcome.aggregate.id)
         self.credentials.set_password(account_id, password)
@@ -176,6 +192,8 @@ class Runtime:
 
 _runtime_lock = threading.Lock()
 RUNTIME_KEY = "twinning.runtime"
+# app.config key of the clock the runtime is built with (tests set it; default: UTC now).
+CLOCK_KEY = "TWINNING_CLOCK"
 
 
 def runtime(app: Flask | None = None) -> Runtime:
@@ -186,13 +204,11 @@ def runtime(app: Flask | None = None) -> Runtime:
         with _runtime_lock:
             built = app.extensions.get(RUNTIME_KEY)
             if built is None:
-                built = Runtime(app.config["TWINNING_SETTINGS"])
-                built.app.on_recorded = record_events
+                built = Runtime(
+                    app.config["TWINNING_SETTINGS"],
+                    clock=app.config.get(CLOCK_KEY, utcnow),
+                    observers=(EventMetrics(),),
+                )
                 built.bootstrap_admin()
                 app.extensions[RUNTIME_KEY] = built
     return built
-
-
-def now() -> datetime:
-    """The one clock of the service: the application's."""
-    return utcnow()

@@ -3,7 +3,7 @@ an account command records as its actor, and what a moment in time names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.account import Account
-from domain.application import MERGE_ATTEMPTS, Twinning, require_role
+from domain.application import MERGE_ATTEMPTS, Outcome, Twinning, require_role, utcnow
 from domain.errors import (
     DuplicateEmail,
     InvalidFields,
@@ -46,46 +46,88 @@ def env_for(folder: Path) -> dict[str, str]:
     return env
 
 
+class Heard:
+    """What the first application's observer is told (a domain.application.SaveObserver)."""
+
+    def __init__(self) -> None:
+        self.recorded: list[list[str]] = []
+        self.conflicts: list[dict[UUID, int]] = []
+
+    def saved(self, aggregates: Mapping[UUID, Any], recordings: Sequence[Any]) -> None:
+        self.recorded.append([type(r.domain_event).__qualname__ for r in recordings])
+
+    def conflicted(self, tried: Mapping[UUID, int]) -> None:
+        self.conflicts.append(dict(tried))
+
+
+class Clock:
+    """The first application's clock: the given moments, then the time now."""
+
+    def __init__(self) -> None:
+        self.moments: Iterator[datetime] = iter(())
+
+    def __call__(self) -> datetime:
+        return next(self.moments, None) or utcnow()
+
+
 @pytest.fixture
-def apps(tmp_path: Path) -> Iterator[tuple[Twinning, Twinning]]:
+def heard() -> Heard:
+    return Heard()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def apps(tmp_path: Path, heard: Heard, clock: Clock) -> Iterator[tuple[Twinning, Twinning]]:
     """Two processes' applications on one store."""
-    one, two = Twinning(env=env_for(tmp_path)), Twinning(env=env_for(tmp_path))
+    one = Twinning(env=env_for(tmp_path), clock=clock, observers=[heard])
+    two = Twinning(env=env_for(tmp_path))
     yield one, two
     one.close()
     two.close()
 
 
 def test_a_save_that_conflicts_leaves_no_trace_of_itself_in_the_cache(
-    apps: tuple[Twinning, Twinning],
+    apps: tuple[Twinning, Twinning], heard: Heard
 ) -> None:
     one, two = apps
-    conflicts: list[dict[UUID, int]] = []
-    one.on_conflict = lambda tried: conflicts.append(dict(tried))
-    initiative_id = one.propose(LEAD, FIELDS).aggregate.id
+    initiative_id = one.propose(caller=LEAD, fields=FIELDS).aggregate.id
     assert one.initiative(initiative_id).version == 1  # cached by the first process
-    two.start_co_design(initiative_id, 1, LEAD)
+    two.start_co_design(initiative_id, caller=LEAD, expected_version=1)
     with pytest.raises(StaleVersion) as stale:
-        one.withdraw(initiative_id, 1, LEAD, "Stop.")
+        one.withdraw(initiative_id, caller=LEAD, expected_version=1, reason="Stop.")
     assert stale.value.detail == "The initiative changed while your command was being recorded."
     assert stale.value.current_version == 2
-    assert conflicts == [{initiative_id: 2}]
+    assert heard.conflicts == [{initiative_id: 2}]
     after = one.initiative(initiative_id)
     assert (after.version, after.state) == (2, State.CO_DESIGN)
-    assert one.withdraw(initiative_id, 2, LEAD, "Stop.").aggregate.state is State.WITHDRAWN
+    assert (
+        one.withdraw(initiative_id, caller=LEAD, expected_version=2, reason="Stop.").aggregate.state
+        is State.WITHDRAWN
+    )
 
 
 def test_an_account_changed_by_another_process_is_a_stale_version(
     apps: tuple[Twinning, Twinning],
 ) -> None:
     one, two = apps
-    org = one.register_organisation(system_actor(), "Bologna", "local_authority", "IT")
+    org = one.register_organisation(
+        actor=system_actor(), name="Bologna", type_="local_authority", country="IT"
+    )
     account_id = one.register_account(
-        system_actor(), "a@b.eu", "A", org.aggregate.id, ["partner"]
+        actor=system_actor(),
+        email="a@b.eu",
+        name="A",
+        organisation_id=org.aggregate.id,
+        roles=["partner"],
     ).aggregate.id
     assert one.account(account_id).version == 1
-    two.grant_role(account_id, "reviewer", system_actor())
+    two.grant_role(account_id, actor=system_actor(), role="reviewer")
     with pytest.raises(StaleVersion) as stale:
-        one.grant_role(account_id, "auditor", system_actor())
+        one.grant_role(account_id, actor=system_actor(), role="auditor")
     assert stale.value.detail == "The account changed at the same time; please try again."
     assert stale.value.current_version == 2
 
@@ -96,15 +138,17 @@ def account_events(app: Twinning, account_id: UUID) -> list[Any]:
 
 def test_account_commands_record_who_acted(apps: tuple[Twinning, Twinning]) -> None:
     app, _ = apps
-    org = app.register_organisation(system_actor(), "Bologna", "local_authority", "IT")
+    org = app.register_organisation(
+        actor=system_actor(), name="Bologna", type_="local_authority", country="IT"
+    )
     admin = Caller(str(uuid4()), str(org.aggregate.id), frozenset({"admin"}))
     acting = admin.acting_as(Role.ADMIN)
     account_id = app.register_account(
-        acting, "a@b.eu", "A", org.aggregate.id, ["partner"]
+        actor=acting, email="a@b.eu", name="A", organisation_id=org.aggregate.id, roles=["partner"]
     ).aggregate.id
-    app.grant_role(account_id, "reviewer", acting)
-    app.revoke_role(account_id, "partner", acting)
-    app.deactivate(account_id, acting)
+    app.grant_role(account_id, actor=acting, role="reviewer")
+    app.revoke_role(account_id, actor=acting, role="partner")
+    app.deactivate(account_id, actor=acting)
     events = account_events(app, account_id)
     assert [type(e).__name__ for e in events] == [
         "Registered",
@@ -120,13 +164,19 @@ def test_account_commands_record_who_acted(apps: tuple[Twinning, Twinning]) -> N
 
 def test_nobody_deactivates_their_own_account(apps: tuple[Twinning, Twinning]) -> None:
     app, _ = apps
-    org = app.register_organisation(system_actor(), "Bologna", "local_authority", "IT")
+    org = app.register_organisation(
+        actor=system_actor(), name="Bologna", type_="local_authority", country="IT"
+    )
     account_id = app.register_account(
-        system_actor(), "admin@b.eu", "A", org.aggregate.id, ["admin"]
+        actor=system_actor(),
+        email="admin@b.eu",
+        name="A",
+        organisation_id=org.aggregate.id,
+        roles=["admin"],
     ).aggregate.id
     itself = app.account(account_id).caller().acting_as(Role.ADMIN)
     with pytest.raises(NotPermitted) as refused:
-        app.deactivate(account_id, itself)
+        app.deactivate(account_id, actor=itself)
     assert refused.value.detail == "You cannot deactivate your own account."
     assert app.account(account_id).active
 
@@ -135,8 +185,8 @@ def test_a_moment_names_the_last_version_recorded_at_or_before_it(
     apps: tuple[Twinning, Twinning],
 ) -> None:
     app, _ = apps
-    initiative_id = app.propose(LEAD, FIELDS).aggregate.id
-    app.start_co_design(initiative_id, 1, LEAD)
+    initiative_id = app.propose(caller=LEAD, fields=FIELDS).aggregate.id
+    app.start_co_design(initiative_id, caller=LEAD, expected_version=1)
     first, second = (getattr(e, "timestamp") for e in app.events.get(initiative_id))  # noqa: B009
     assert app.version_at(initiative_id, first) == 1  # an event at that very moment counts
     assert app.version_at(initiative_id, second) == 2
@@ -154,7 +204,9 @@ def test_an_unknown_or_other_aggregate_is_not_an_initiative(
     apps: tuple[Twinning, Twinning],
 ) -> None:
     app, _ = apps
-    org = app.register_organisation(system_actor(), "Bologna", "local_authority", "IT")
+    org = app.register_organisation(
+        actor=system_actor(), name="Bologna", type_="local_authority", country="IT"
+    )
     with pytest.raises(NotFound) as refused:
         app.initiative(org.aggregate.id)
     assert refused.value.detail == f"No initiative with id {org.aggregate.id}."
@@ -170,7 +222,7 @@ class Network:
         def org(name: str, country: str) -> str:
             return str(
                 app.register_organisation(
-                    system_actor(), name, "civil_society", country
+                    actor=system_actor(), name=name, type_="civil_society", country=country
                 ).aggregate.id
             )
 
@@ -186,14 +238,24 @@ class Network:
         self.second = Caller("second", str(uuid4()), frozenset({"reviewer"}))
 
     def proposed(self, **fields: Any) -> UUID:
-        return self.app.propose(self.lead, {**FIELDS, **fields}).aggregate.id
+        return self.app.propose(caller=self.lead, fields={**FIELDS, **fields}).aggregate.id
 
     def in_co_design(self, partner: Caller | None = None, **fields: Any) -> UUID:
         partner = partner or self.partner
         app, initiative_id = self.app, self.proposed(**fields)
-        app.invite_partner(initiative_id, 1, self.lead, UUID(partner.organisation_id))
-        app.join(initiative_id, 2, partner, UUID(partner.organisation_id))
-        app.start_co_design(initiative_id, 3, self.lead)
+        app.invite_partner(
+            initiative_id,
+            caller=self.lead,
+            expected_version=1,
+            organisation_id=UUID(partner.organisation_id),
+        )
+        app.join(
+            initiative_id,
+            caller=partner,
+            expected_version=2,
+            organisation_id=UUID(partner.organisation_id),
+        )
+        app.start_co_design(initiative_id, caller=self.lead, expected_version=3)
         return initiative_id
 
 
@@ -202,61 +264,101 @@ def net(apps: tuple[Twinning, Twinning]) -> Network:
     return Network(apps[0])
 
 
+def edit(
+    app: Twinning,
+    initiative_id: UUID,
+    caller: Caller,
+    fields: dict[str, Any],
+    *,
+    base: int | None = None,
+    read: int | None = None,
+) -> Outcome[Initiative]:
+    """An edit merged against version `base`, made on version `read` (either may be None)."""
+    return app.edit(
+        initiative_id, caller=caller, expected_version=read, fields=fields, base_version=base
+    )
+
+
+def amend(
+    app: Twinning,
+    initiative_id: UUID,
+    caller: Caller,
+    changes: dict[str, Any],
+    *,
+    rationale: str = "Why.",
+    base: int | None = None,
+    read: int | None = None,
+) -> tuple[Outcome[Initiative], str]:
+    """An amendment proposed against version `base`, on version `read` (either may be None)."""
+    return app.propose_amendment(
+        initiative_id,
+        caller=caller,
+        expected_version=read,
+        changes=changes,
+        rationale=rationale,
+        base_version=base,
+    )
+
+
 def test_a_command_without_the_version_read_or_with_an_old_one_is_refused(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
     with pytest.raises(PreconditionRequired) as missing:
-        app.start_co_design(initiative_id, None, net.lead)
-    assert missing.value.detail == (
-        'This command needs the version you read: send If-Match: "<version>".'
-    )
-    app.start_co_design(initiative_id, 1, net.lead)
+        app.start_co_design(initiative_id, caller=net.lead, expected_version=None)
+    assert missing.value.detail == "This command needs the version you read."
+    app.start_co_design(initiative_id, caller=net.lead, expected_version=1)
     with pytest.raises(StaleVersion) as stale:
-        app.withdraw(initiative_id, 1, net.lead, "Stop.")
+        app.withdraw(initiative_id, caller=net.lead, expected_version=1, reason="Stop.")
     assert stale.value.detail == "You read version 1; the initiative is at version 2."
     assert stale.value.current_version == 2
     with pytest.raises(NotFound):
-        app.withdraw(uuid4(), 1, net.lead, "Stop.")
+        app.withdraw(uuid4(), caller=net.lead, expected_version=1, reason="Stop.")
 
 
 def test_partners_are_invited_join_and_leave_through_the_application(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
     with pytest.raises(InvalidFields) as unknown:
-        app.invite_partner(initiative_id, 1, net.lead, uuid4())
+        app.invite_partner(
+            initiative_id, caller=net.lead, expected_version=1, organisation_id=uuid4()
+        )
     assert unknown.value.errors == {"organisation_id": ["No such organisation."]}
-    outcome = app.invite_partner(initiative_id, 1, net.lead, UUID(net.partner_org))
+    outcome = app.invite_partner(
+        initiative_id, caller=net.lead, expected_version=1, organisation_id=UUID(net.partner_org)
+    )
     assert outcome.aggregate.partners == {net.partner_org: "invited"}
     assert outcome.position == app.recorder.max_notification_id()
-    app.join(initiative_id, 2, net.partner, UUID(net.partner_org))
-    left = app.remove_partner(initiative_id, 3, net.partner, UUID(net.partner_org))
+    app.join(
+        initiative_id, caller=net.partner, expected_version=2, organisation_id=UUID(net.partner_org)
+    )
+    left = app.remove_partner(
+        initiative_id, caller=net.partner, expected_version=3, organisation_id=UUID(net.partner_org)
+    )
     assert left.aggregate.partners == {} and left.aggregate.version == 4
 
 
 def test_an_edit_needs_a_base_version_of_this_initiative(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
     with pytest.raises(PreconditionRequired) as missing:
-        app.edit(initiative_id, net.lead, {"expected_participants": 5}, None)
-    assert missing.value.detail == (
-        'Name the version you edited: "base_version" in the body or If-Match.'
-    )
+        edit(app, initiative_id, net.lead, {"expected_participants": 5})
+    assert missing.value.detail == "Name the version you edited."
     for wrong in (0, 2):
         with pytest.raises(InvalidFields) as refused:
-            app.edit(initiative_id, net.lead, {"expected_participants": 5}, wrong)
+            edit(app, initiative_id, net.lead, {"expected_participants": 5}, base=wrong)
         assert refused.value.errors == {
             "base_version": ["Must be a version of this initiative (1 to 1)."]
         }
     # If-Match alone names the base version.
-    edited = app.edit(initiative_id, net.lead, {"expected_participants": 5}, None, 1)
+    edited = edit(app, initiative_id, net.lead, {"expected_participants": 5}, read=1)
     assert edited.aggregate.fields["expected_participants"] == 5
 
 
 def test_an_edit_on_an_old_version_is_merged_with_what_came_since(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
-    app.edit(initiative_id, net.lead, {"expected_participants": 5}, 1)
-    merged = app.edit(initiative_id, net.lead, {"themes": ["youth", "sport"]}, 1)
+    edit(app, initiative_id, net.lead, {"expected_participants": 5}, base=1)
+    merged = edit(app, initiative_id, net.lead, {"themes": ["youth", "sport"]}, base=1)
     assert merged.aggregate.fields["expected_participants"] == 5
     assert merged.aggregate.fields["themes"] == ["youth", "sport"]
     with pytest.raises(StaleVersion) as stale:  # If-Match must still be the current version
-        app.edit(initiative_id, net.lead, {"countries": ["FR"]}, 1, 2)
+        edit(app, initiative_id, net.lead, {"countries": ["FR"]}, base=1, read=2)
     assert stale.value.detail == "You read version 2; the initiative is at version 3."
 
 
@@ -266,14 +368,14 @@ def test_a_merged_edit_that_loses_a_race_is_merged_again(
     one, two = apps
     initiative_id = net.proposed()
     assert one.initiative(initiative_id).version == 1  # cached: the race is now certain
-    two.edit(initiative_id, net.lead, {"expected_participants": 7}, 1)
-    merged = one.edit(initiative_id, net.lead, {"countries": ["IT", "FR"]}, 1)
+    edit(two, initiative_id, net.lead, {"expected_participants": 7}, base=1)
+    merged = edit(one, initiative_id, net.lead, {"countries": ["IT", "FR"]}, base=1)
     assert merged.aggregate.version == 3
     assert merged.aggregate.fields["expected_participants"] == 7
     assert merged.aggregate.fields["countries"] == ["IT", "FR"]
-    two.edit(initiative_id, net.lead, {"expected_participants": 8}, 2)  # two saw version 2
+    edit(two, initiative_id, net.lead, {"expected_participants": 8}, base=2)  # two saw version 2
     with pytest.raises(StaleVersion) as stale:  # with If-Match, losing the race is final
-        one.edit(initiative_id, net.lead, {"themes": ["sport"]}, 3, 3)
+        edit(one, initiative_id, net.lead, {"themes": ["sport"]}, base=3, read=3)
     assert stale.value.detail == "The initiative changed while your command was being recorded."
     assert stale.value.current_version == 4
 
@@ -283,35 +385,47 @@ def test_amendments_are_proposed_accepted_and_rejected_against_their_base(
 ) -> None:
     app, initiative_id = net.app, net.in_co_design()
     with pytest.raises(PreconditionRequired) as missing:
-        app.propose_amendment(initiative_id, net.near, {"countries": ["FR"]}, "Why.", None)
-    assert missing.value.detail == (
-        'Name the version you amend: "base_version" in the body or If-Match.'
-    )
-    outcome, first = app.propose_amendment(
-        initiative_id, net.near, {"countries": ["IT", "FR"]}, "Wider.", 4
+        amend(app, initiative_id, net.near, {"countries": ["FR"]})
+    assert missing.value.detail == "Name the version you amend."
+    outcome, first = amend(
+        app, initiative_id, net.near, {"countries": ["IT", "FR"]}, rationale="Wider.", base=4
     )
     assert [a["id"] for a in outcome.aggregate.amendments] == [first]
-    _, second = app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", 5)
-    _, third = app.propose_amendment(
-        initiative_id, net.near, {"themes": ["sport"]}, "Why.", None, 6
-    )
-    app.edit(initiative_id, net.lead, {"expected_participants": 9}, 7)
+    _, second = amend(app, initiative_id, net.near, {"level": "european"}, base=5)
+    _, third = amend(app, initiative_id, net.near, {"themes": ["sport"]}, read=6)
+    edit(app, initiative_id, net.lead, {"expected_participants": 9}, base=7)
     with pytest.raises(PreconditionRequired) as unnamed:
-        app.accept_amendment(initiative_id, first, net.lead, None)
-    assert unnamed.value.detail == (
-        'Name the version you read: "base_version" in the body or If-Match.'
-    )
+        app.accept_amendment(
+            initiative_id,
+            caller=net.lead,
+            expected_version=None,
+            amendment_id=first,
+            base_version=None,
+        )
+    assert unnamed.value.detail == "Name the version you read."
     with pytest.raises(InvalidFields) as wrong:
-        app.accept_amendment(initiative_id, first, net.lead, 9)
+        app.accept_amendment(
+            initiative_id,
+            caller=net.lead,
+            expected_version=None,
+            amendment_id=first,
+            base_version=9,
+        )
     assert wrong.value.errors == {
         "base_version": ["Must be a version of this initiative (1 to 8)."]
     }
-    accepted = app.accept_amendment(initiative_id, first, net.partner, 8)
+    accepted = app.accept_amendment(
+        initiative_id, caller=net.partner, expected_version=None, amendment_id=first, base_version=8
+    )
     fields = accepted.aggregate.fields
     assert fields["countries"] == ["IT", "FR"] and fields["expected_participants"] == 9
-    accepted = app.accept_amendment(initiative_id, second, net.lead, None, 9)
+    accepted = app.accept_amendment(
+        initiative_id, caller=net.lead, expected_version=9, amendment_id=second, base_version=None
+    )
     assert accepted.aggregate.fields["level"] == "european"
-    rejected = app.reject_amendment(initiative_id, 10, net.lead, third, "No.")
+    rejected = app.reject_amendment(
+        initiative_id, caller=net.lead, expected_version=10, amendment_id=third, reason="No."
+    )
     statuses = {a["id"]: a["status"] for a in rejected.aggregate.amendments}
     assert statuses == {first: "accepted", second: "accepted", third: "rejected"}
 
@@ -322,7 +436,7 @@ def test_a_european_submission_counts_the_countries_of_lead_and_joined_partners(
     app = net.app
     same_country = net.in_co_design(partner=net.near, level="european")
     with pytest.raises(RequirementsNotMet):
-        app.submit(same_country, 4, net.lead)
+        app.submit(same_country, caller=net.lead, expected_version=4)
     assert net.app.organisation_countries(
         [net.lead_org, "not-an-id", str(uuid4()), net.near_org]  # the unknown ones skipped
     ) == {
@@ -330,7 +444,7 @@ def test_a_european_submission_counts_the_countries_of_lead_and_joined_partners(
         net.near_org: "IT",
     }
     two_countries = net.in_co_design(level="european")
-    submitted = app.submit(two_countries, 4, net.lead)
+    submitted = app.submit(two_countries, caller=net.lead, expected_version=4)
     assert submitted.aggregate.approval is not None
     assert [s["name"] for s in submitted.aggregate.approval["steps"]] == [
         "national_review",
@@ -339,21 +453,28 @@ def test_a_european_submission_counts_the_countries_of_lead_and_joined_partners(
     assert app.submitted_versions(two_countries) == [5]
 
 
-def test_the_whole_workflow_through_the_application(net: Network) -> None:
-    moments = iter([datetime(2027, 5, d, tzinfo=UTC) for d in (1, 2, 3, 4)])
+def test_the_whole_workflow_through_the_application(net: Network, clock: Clock) -> None:
+    clock.moments = iter([datetime(2027, 5, d, tzinfo=UTC) for d in (1, 2, 3, 4)])
     app = net.app
-    app.clock = lambda: next(moments)
     initiative_id = net.in_co_design()
-    app.submit(initiative_id, 4, net.lead)
-    reviewed = app.review(initiative_id, 5, net.reviewer, "request_changes", "More detail.")
+    app.submit(initiative_id, caller=net.lead, expected_version=4)
+    reviewed = app.review(
+        initiative_id,
+        caller=net.reviewer,
+        expected_version=5,
+        decision="request_changes",
+        rationale="More detail.",
+    )
     assert reviewed.aggregate.state is State.CO_DESIGN
-    app.submit(initiative_id, 6, net.lead)
-    approved = app.review(initiative_id, 7, net.second, "approve", "Good.")
+    app.submit(initiative_id, caller=net.lead, expected_version=6)
+    approved = app.review(
+        initiative_id, caller=net.second, expected_version=7, decision="approve", rationale="Good."
+    )
     assert approved.aggregate.state is State.APPROVED
     reviews = [r for s in approved.aggregate.approval["steps"] for r in s["reviews"]]  # type: ignore[index]
     assert [r["at"] for r in reviews] == [datetime(2027, 5, 2, tzinfo=UTC)]
     assert app.submitted_versions(initiative_id) == [5, 7]
-    app.start_follow_up(initiative_id, 8, net.lead)
+    app.start_follow_up(initiative_id, caller=net.lead, expected_version=8)
     report = {
         "period_start": "2027-06-01",
         "period_end": "2027-06-30",
@@ -361,10 +482,14 @@ def test_the_whole_workflow_through_the_application(net: Network) -> None:
         "activities": 1,
         "narrative": {"en": "A workshop."},
     }
-    reported = app.record_report(initiative_id, 9, net.partner, report)
+    reported = app.record_report(
+        initiative_id, caller=net.partner, expected_version=9, report=report
+    )
     assert reported.aggregate.reports[0]["participants"] == 30
-    app.complete(initiative_id, 10, net.lead, {"en": "Done."})
-    good = app.recognise_good_practice(initiative_id, 11, net.reviewer, "Exemplary.")
+    app.complete(initiative_id, caller=net.lead, expected_version=10, outcomes={"en": "Done."})
+    good = app.recognise_good_practice(
+        initiative_id, caller=net.reviewer, expected_version=11, rationale="Exemplary."
+    )
     assert good.aggregate.good_practice and good.aggregate.version == 12
     past = app.initiative(initiative_id, version=5)
     assert (past.version, past.state) == (5, State.IN_REVIEW)
@@ -378,16 +503,28 @@ def test_the_whole_workflow_through_the_application(net: Network) -> None:
 def test_accounts_are_found_by_email_and_each_email_is_taken_once(net: Network) -> None:
     app = net.app
     registered = app.register_account(
-        system_actor(), "Ana@Example.org", "Ana", UUID(net.lead_org), ["partner"]
+        actor=system_actor(),
+        email="Ana@Example.org",
+        name="Ana",
+        organisation_id=UUID(net.lead_org),
+        roles=["partner"],
     )
     found = app.account_by_email(" ana@EXAMPLE.org ")
     assert found is not None and found.id == registered.aggregate.id
     assert app.account_by_email("nobody@example.org") is None
     with pytest.raises(DuplicateEmail) as taken:
-        app.register_account(system_actor(), "ANA@example.org", "A", UUID(net.lead_org), [])
+        app.register_account(
+            actor=system_actor(),
+            email="ANA@example.org",
+            name="A",
+            organisation_id=UUID(net.lead_org),
+            roles=[],
+        )
     assert taken.value.detail == "An account with this email exists already."
     with pytest.raises(InvalidFields) as unknown:
-        app.register_account(system_actor(), "b@example.org", "B", uuid4(), [])
+        app.register_account(
+            actor=system_actor(), email="b@example.org", name="B", organisation_id=uuid4(), roles=[]
+        )
     assert unknown.value.errors == {"organisation_id": ["No such organisation."]}
     assert app.organisation(UUID(net.lead_org)).country == "IT"
 
@@ -403,10 +540,10 @@ def test_a_role_is_required_by_name() -> None:
 def test_an_amendment_sent_with_an_old_if_match_is_refused(net: Network) -> None:
     app, initiative_id = net.app, net.in_co_design()
     with pytest.raises(StaleVersion) as stale:
-        app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", None, 3)
+        amend(app, initiative_id, net.near, {"level": "european"}, read=3)
     assert stale.value.current_version == 4
     # base_version alone says what it amends, whatever happened since.
-    outcome, _ = app.propose_amendment(initiative_id, net.near, {"level": "european"}, "Why.", 3)
+    outcome, _ = amend(app, initiative_id, net.near, {"level": "european"}, base=3)
     assert outcome.aggregate.version == 5
 
 
@@ -422,7 +559,7 @@ def test_a_merge_that_loses_every_race_gives_up_and_says_so(
         nonlocal raced
         raced += 1
         seen = two.initiative(initiative_id).version
-        two.edit(initiative_id, net.lead, {"expected_participants": raced}, seen)
+        edit(two, initiative_id, net.lead, {"expected_participants": raced}, base=seen)
         initiative.edit(net.lead, {"countries": ["FR"]}, dict(initiative.fields), 1)
 
     with pytest.raises(StaleVersion) as stale:
@@ -435,18 +572,18 @@ def test_a_merge_that_loses_every_race_gives_up_and_says_so(
 
 def test_an_if_match_behind_the_store_names_the_current_version(net: Network) -> None:
     app, initiative_id = net.app, net.proposed()
-    app.edit(initiative_id, net.lead, {"expected_participants": 5}, 1)
+    edit(app, initiative_id, net.lead, {"expected_participants": 5}, base=1)
     with pytest.raises(StaleVersion) as stale:
-        app.edit(initiative_id, net.lead, {"countries": ["FR"]}, 1, 1)
+        edit(app, initiative_id, net.lead, {"countries": ["FR"]}, base=1, read=1)
     assert stale.value.current_version == 2
 
 
 def test_initiatives_are_snapshotted_every_fifty_versions_by_default(tmp_path: Path) -> None:
     app = Twinning(env=Database.parse("", tmp_path).eventsourcing_env(Settings()))
     try:
-        initiative_id = app.propose(LEAD, FIELDS).aggregate.id
+        initiative_id = app.propose(caller=LEAD, fields=FIELDS).aggregate.id
         for version in range(1, 50):
-            app.edit(initiative_id, LEAD, {"expected_participants": version}, version)
+            edit(app, initiative_id, LEAD, {"expected_participants": version}, base=version)
         assert app.snapshots is not None
         [snapshot] = list(app.snapshots.get(initiative_id))
         assert snapshot.originator_version == 50
@@ -454,12 +591,11 @@ def test_initiatives_are_snapshotted_every_fifty_versions_by_default(tmp_path: P
         app.close()
 
 
-def test_each_save_reports_the_types_of_the_events_it_recorded(net: Network) -> None:
-    recorded: list[list[str]] = []
-    net.app.on_recorded = recorded.append
+def test_each_save_reports_the_types_of_the_events_it_recorded(net: Network, heard: Heard) -> None:
+    heard.recorded.clear()  # the network's organisations
     initiative_id = net.proposed()
-    net.app.start_co_design(initiative_id, 1, net.lead)
-    assert recorded == [["Initiative.Proposed"], ["Initiative.CoDesignStarted"]]
+    net.app.start_co_design(initiative_id, caller=net.lead, expected_version=1)
+    assert heard.recorded == [["Initiative.Proposed"], ["Initiative.CoDesignStarted"]]
 
 
 def test_states_are_stored_under_their_own_type_name(net: Network) -> None:
@@ -471,7 +607,9 @@ def test_states_are_stored_under_their_own_type_name(net: Network) -> None:
 
 def test_an_organisation_records_who_registered_it(net: Network) -> None:
     admin = Caller("admin", net.lead_org, frozenset({"admin"})).acting_as(Role.ADMIN)
-    outcome = net.app.register_organisation(admin, "Lyon", "local_authority", "FR")
+    outcome = net.app.register_organisation(
+        actor=admin, name="Lyon", type_="local_authority", country="FR"
+    )
     [registered] = list(net.app.events.get(outcome.aggregate.id))
     assert registered.actor == admin
     fixed = Organisation.register("Demo", "other", "FR", admin, id=uuid4())

@@ -132,7 +132,7 @@ class InitiativeMachine(RuleBasedStateMachine):
         ):
             org[name] = str(
                 self.app.register_organisation(
-                    system_actor(), name, "civil_society", country
+                    actor=system_actor(), name=name, type_="civil_society", country=country
                 ).aggregate.id
             )
         org_of = {
@@ -173,8 +173,8 @@ class InitiativeMachine(RuleBasedStateMachine):
     @initialize(level=st.sampled_from(["national", "european"]))
     def propose(self, level: str = "national") -> None:
         outcome = self.app.propose(
-            self.people["lead"],
-            {
+            caller=self.people["lead"],
+            fields={
                 "title": {"en": "A", "fr": "a"},
                 "summary": {"en": "S"},
                 "original_language": "en",
@@ -195,37 +195,71 @@ class InitiativeMachine(RuleBasedStateMachine):
         app = self.app
         target = {
             "invite_partner": lambda: app.invite_partner(
-                initiative_id, version, caller, uuid.UUID(self.org[data["org"]])
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                organisation_id=uuid.UUID(self.org[data["org"]]),
             ),
             "join": lambda: app.join(
-                initiative_id, version, caller, uuid.UUID(caller.organisation_id)
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                organisation_id=uuid.UUID(caller.organisation_id),
             ),
             "remove_partner": lambda: app.remove_partner(
-                initiative_id, version, caller, uuid.UUID(self.org[data["org"]])
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                organisation_id=uuid.UUID(self.org[data["org"]]),
             ),
-            "start_co_design": lambda: app.start_co_design(initiative_id, version, caller),
+            "start_co_design": lambda: app.start_co_design(
+                initiative_id, caller=caller, expected_version=version
+            ),
             "edit": lambda: app.edit(
-                initiative_id, caller, data["fields"], data["base"](version), None
+                initiative_id,
+                caller=caller,
+                expected_version=None,
+                fields=data["fields"],
+                base_version=data["base"](version),
             ),
             "propose_amendment": lambda: app.propose_amendment(
-                initiative_id, caller, data["fields"], "Because.", data["base"](version)
+                initiative_id,
+                caller=caller,
+                expected_version=None,
+                changes=data["fields"],
+                rationale="Because.",
+                base_version=data["base"](version),
             )[0],
             "accept_amendment": lambda: app.accept_amendment(
-                initiative_id, self.pending_amendment(), caller, version
+                initiative_id,
+                caller=caller,
+                expected_version=None,
+                amendment_id=self.pending_amendment(),
+                base_version=version,
             ),
             "reject_amendment": lambda: app.reject_amendment(
-                initiative_id, version, caller, self.pending_amendment(), "No."
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                amendment_id=self.pending_amendment(),
+                reason="No.",
             ),
-            "submit": lambda: app.submit(initiative_id, version, caller),
+            "submit": lambda: app.submit(initiative_id, caller=caller, expected_version=version),
             "review": lambda: app.review(
-                initiative_id, version, caller, data["decision"], "Reasons."
+                initiative_id,
+                caller=caller,
+                expected_version=version,
+                decision=data["decision"],
+                rationale="Reasons.",
             ),
-            "start_follow_up": lambda: app.start_follow_up(initiative_id, version, caller),
+            "start_follow_up": lambda: app.start_follow_up(
+                initiative_id, caller=caller, expected_version=version
+            ),
             "report": lambda: app.record_report(
                 initiative_id,
-                version,
-                caller,
-                {
+                caller=caller,
+                expected_version=version,
+                report={
                     "period_start": "2027-01-01",
                     "period_end": "2027-02-01",
                     "participants": 10,
@@ -234,11 +268,15 @@ class InitiativeMachine(RuleBasedStateMachine):
                     "evidence_urls": [],
                 },
             ),
-            "complete": lambda: app.complete(initiative_id, version, caller, {"en": "Done"}),
-            "recognise_good_practice": lambda: app.recognise_good_practice(
-                initiative_id, version, caller, "Good."
+            "complete": lambda: app.complete(
+                initiative_id, caller=caller, expected_version=version, outcomes={"en": "Done"}
             ),
-            "withdraw": lambda: app.withdraw(initiative_id, version, caller, "Stop."),
+            "recognise_good_practice": lambda: app.recognise_good_practice(
+                initiative_id, caller=caller, expected_version=version, rationale="Good."
+            ),
+            "withdraw": lambda: app.withdraw(
+                initiative_id, caller=caller, expected_version=version, reason="Stop."
+            ),
         }[action]
         expected = self.predict(action, caller, data)
         offered = action in self.initiative.allowed_actions(caller)

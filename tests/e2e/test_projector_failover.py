@@ -87,7 +87,9 @@ def test_standby_projector_takes_over_when_the_active_one_dies(schema: str) -> N
     }
     every_view = ", ".join(VIEW_BY_NAME)
     org = str(
-        rt.app.register_organisation(system_actor(), "Lead", "civil_society", "IT").aggregate.id
+        rt.app.register_organisation(
+            actor=system_actor(), name="Lead", type_="civil_society", country="IT"
+        ).aggregate.id
     )
     lead = Caller("lead", org, frozenset({"partner"}))
     written: list[int] = []
@@ -96,8 +98,8 @@ def test_standby_projector_takes_over_when_the_active_one_dies(schema: str) -> N
     def write() -> None:
         while not stop.is_set():
             result = rt.app.propose(
-                lead,
-                {
+                caller=lead,
+                fields={
                     "title": {"en": f"Failover {len(written)}"},
                     "summary": {"en": "Written while projectors come and go."},
                     "original_language": "en",

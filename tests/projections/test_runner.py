@@ -33,7 +33,10 @@ def populate(rt: Runtime, initiatives: int = 30) -> None:
     orgs = [
         str(
             app.register_organisation(
-                system_actor(), f"Org {n}", "civil_society", ["IT", "RS", "AL"][n % 3]
+                actor=system_actor(),
+                name=f"Org {n}",
+                type_="civil_society",
+                country=["IT", "RS", "AL"][n % 3],
             ).aggregate.id
         )
         for n in range(6)
@@ -44,8 +47,8 @@ def populate(rt: Runtime, initiatives: int = 30) -> None:
 
     for n in range(initiatives):
         i = app.propose(
-            lead,
-            {
+            caller=lead,
+            fields={
                 "title": {"en": f"Initiative {n}"},
                 "summary": {"en": "S"},
                 "original_language": "en",
@@ -55,11 +58,17 @@ def populate(rt: Runtime, initiatives: int = 30) -> None:
             },
         ).aggregate
         if n % 2:
-            app.invite_partner(i.id, 1, lead, UUID(orgs[1]))
-            app.join(i.id, 2, partner, UUID(orgs[1]))
-            app.edit(i.id, partner, {"expected_participants": n}, 3)
-            app.start_co_design(i.id, 4, lead)
-            app.submit(i.id, 5, lead)
+            app.invite_partner(i.id, caller=lead, expected_version=1, organisation_id=UUID(orgs[1]))
+            app.join(i.id, caller=partner, expected_version=2, organisation_id=UUID(orgs[1]))
+            app.edit(
+                i.id,
+                caller=partner,
+                expected_version=None,
+                fields={"expected_participants": n},
+                base_version=3,
+            )
+            app.start_co_design(i.id, caller=lead, expected_version=4)
+            app.submit(i.id, caller=lead, expected_version=5)
 
 
 def rows(rt: Runtime, table: sa.Table) -> int:
@@ -137,7 +146,9 @@ def test_on_postgres_the_projector_is_woken_by_notify(rt: Runtime) -> None:
         time.sleep(0.5)  # let it catch up and start listening
         latencies = []
         for n in range(5):
-            recorded = rt.app.register_organisation(system_actor(), f"Late {n}", "other", "BE")
+            recorded = rt.app.register_organisation(
+                actor=system_actor(), name=f"Late {n}", type_="other", country="BE"
+            )
             started = time.monotonic()
             while min(rt.projector.positions().values()) < recorded.position:
                 assert time.monotonic() - started < 5
@@ -168,7 +179,9 @@ def test_catch_ups_start_at_least_coalesce_apart_and_no_later(
     monkeypatch.setattr(live.time, "sleep", lambda s: (pauses.append(s), real_sleep(s)))
     try:
         for started_ago, pausing in ((0.0, True), (5 * live.COALESCE, False)):
-            rt.app.register_organisation(system_actor(), f"Notified {started_ago}", "other", "BE")
+            rt.app.register_organisation(
+                actor=system_actor(), name=f"Notified {started_ago}", type_="other", country="BE"
+            )
             listener.returned = time.monotonic() - started_ago
             pauses.clear()
             called = time.monotonic()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 
+from service.app import close_app
 from service.infrastructure.credentials import token_digest, tokens
-from service.infrastructure.runtime import runtime
-from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, ok, problem
+from service.infrastructure.runtime import CLOCK_KEY, runtime
+from tests.service.conftest import ADMIN_EMAIL, PASSWORD, World, ok, other_process, problem
 
 
 def test_the_admin_is_bootstrapped_from_the_environment(world: World) -> None:
@@ -29,6 +31,25 @@ def test_a_token_has_an_expiry_and_a_z_timestamp(world: World) -> None:
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     assert body["expires_at"].endswith("Z")
     assert timedelta(hours=11) < expires - datetime.now(UTC) <= timedelta(hours=12)
+
+
+def test_tokens_are_issued_and_checked_at_the_clock_the_service_is_given(
+    backend: dict[str, Any],
+) -> None:
+    at = [datetime(2031, 1, 1, tzinfo=UTC)]
+    flask_app = other_process(backend)
+    flask_app.config[CLOCK_KEY] = lambda: at[0]
+    try:
+        client = flask_app.test_client()
+        login = {"email": ADMIN_EMAIL, "password": PASSWORD}
+        body = ok(client.post("/api/v1/auth/tokens", json=login), 201)
+        assert body["expires_at"].startswith("2031-01-01T12:00:00")
+        bearer = {"Authorization": f"Bearer {body['token']}"}
+        assert ok(client.get("/api/v1/users/me", headers=bearer))["email"] == ADMIN_EMAIL
+        at[0] += timedelta(hours=13)
+        problem(client.get("/api/v1/users/me", headers=bearer), 401)
+    finally:
+        close_app(flask_app)
 
 
 @pytest.mark.parametrize(

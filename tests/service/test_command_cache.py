@@ -9,14 +9,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from flask import Flask, g
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import StaleVersion
-from service.infrastructure import readcache
 from service.infrastructure.credentials import token_digest
-from service.infrastructure.runtime import now, runtime
+from service.infrastructure.readcache import checks, reading_at
+from service.infrastructure.runtime import runtime
 from tests.service.conftest import Client, World, as_in, ok
 
 
@@ -68,7 +68,7 @@ def test_a_new_epoch_forgets_what_was_shown_current(
     path = f"/api/v1/initiatives/{body['id']}"
     there = as_in(second, lead)
     v = edit(there, path, body["version"], 1)["version"]
-    monkeypatch.setattr(readcache, "MAX_GAP", 2)
+    monkeypatch.setattr(checks, "MAX_GAP", 2)
     for _ in range(2):
         world.organisation()
     v = edit(lead, path, v, 2)["version"]  # with the organisations: a gap of 3 events
@@ -89,22 +89,33 @@ def test_a_command_that_meets_a_concurrent_one_loads_afresh(world: World, second
     caller = rt.read_cache.account(UUID(lead.id), None).caller("test")
     cache = rt.app.repository.cache
     assert cache is not None
-    with second.test_request_context():
-        check = rt.read_cache.check_token(token_digest(lead.token or ""), now())
-        g.fresh = check.fresh
+    check = rt.read_cache.check_token(token_digest(lead.token or ""), rt.now())
+    with reading_at(check.freshness):
         kept = cache.get(initiative_id)  # the copy another thread could still be holding
-        assert rt.read_cache.is_current(initiative_id, kept)
+        assert rt.stamps.is_current(initiative_id, kept)
         edit(lead, path, v, 2)  # recorded by the first process after the check
         with pytest.raises(StaleVersion) as stale:
-            rt.app.edit(initiative_id, caller, {"expected_participants": 3}, None, v)
+            rt.app.edit(
+                initiative_id,
+                caller=caller,
+                expected_version=v,
+                fields={"expected_participants": 3},
+                base_version=None,
+            )
         assert stale.value.current_version == v + 1
         # A thread that loaded before the conflict puts its copy back, stamped: the
         # conflict has marked the version tried, so the copy is not taken for current.
         cache.put(initiative_id, kept)
-        assert check.fresh is not None
-        rt.read_cache.stamp(initiative_id, kept, check.head, check.fresh[2])
-        assert not rt.read_cache.is_current(initiative_id, kept)
-        merged = rt.app.edit(initiative_id, caller, {"target_groups": ["youth"]}, v, None)
+        assert check.freshness is not None
+        rt.stamps.stamp(initiative_id, kept, check.head, check.freshness.epoch)
+        assert not rt.stamps.is_current(initiative_id, kept)
+        merged = rt.app.edit(
+            initiative_id,
+            caller=caller,
+            expected_version=None,
+            fields={"target_groups": ["youth"]},
+            base_version=v,
+        )
     assert merged.aggregate.version == v + 2
     assert merged.aggregate.fields["expected_participants"] == 2
 

@@ -118,8 +118,14 @@ def test_a_missing_if_match_is_428_and_a_stale_one_412(world: World) -> None:
     lead = world.partner()
     body = world.propose(lead)
     path = f"/api/v1/initiatives/{body['id']}"
-    problem(lead.post(f"{path}/co-design"), 428)
-    problem(lead.patch(path, {"expected_participants": 5}), 428)
+    missing = problem(lead.post(f"{path}/co-design"), 428)
+    assert missing["detail"] == (
+        'This command needs the version you read. Send If-Match: "<version>".'
+    )
+    missing = problem(lead.patch(path, {"expected_participants": 5}), 428)
+    assert missing["detail"] == (
+        'Name the version you edited. Send If-Match: "<version>", or "base_version" in the body.'
+    )
     stale = problem(lead.post(f"{path}/co-design", version=7), 412)
     assert stale["current_version"] == 1
     problem(lead.post(f"{path}/co-design", headers={"If-Match": "garbage"}), 412)

@@ -1,4 +1,4 @@
-"""The per-process read cache (service/infrastructure/readcache.py): two applications on one
+"""The per-process read cache (service/infrastructure/readcache/): two applications on one
 database stand for two API processes; whatever one records, the other shows at once, and what the
 cache serves is byte for byte what a process without the cache renders."""
 
@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.app import close_app
-from service.infrastructure.readcache import CHECK_APPLICATION, _PostgresCheck
+from service.infrastructure.readcache.checks import CHECK_APPLICATION, PostgresCheck
 from service.infrastructure.runtime import runtime
 from tests.conftest import PG_URL, drop_schema, require_postgres
 from tests.service.conftest import (
@@ -242,7 +242,7 @@ def test_a_check_connection_the_server_dropped_is_replaced(on_postgres: World) -
 @pytest.mark.postgres
 def test_a_check_that_cannot_be_prepared_is_an_error_not_an_outage(on_postgres: World) -> None:
     rt = runtime(on_postgres.app)
-    check = _PostgresCheck(rt.app.recorder, f"missing_{uuid.uuid4().hex[:8]}", rt.availability)
+    check = PostgresCheck(rt.app.recorder, f"missing_{uuid.uuid4().hex[:8]}", rt.availability)
     with pytest.raises(ProgrammingError, match="cannot be prepared"):
         check.row("0" * 64, None)
     assert not rt.availability.down
