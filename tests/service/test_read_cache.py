@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -18,7 +19,9 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.values import system_actor
 from service.app import close_app
+from service.infrastructure.readcache.aggregates import Change
 from service.infrastructure.readcache.checks import CHECK_APPLICATION, PostgresCheck
 from service.infrastructure.runtime import runtime
 from tests.conftest import PG_URL, drop_schema, require_postgres
@@ -121,6 +124,51 @@ def test_a_load_that_raced_a_newer_head_is_not_kept(world: World) -> None:
     assert account_id not in cache._accounts
     cache.account(account_id, newer)
     assert account_id in cache._accounts
+
+
+def test_a_head_another_request_moved_meanwhile_still_drops_what_changed(world: World) -> None:
+    """Two requests take in heads at once: the one that retries from the other's head still
+    drops what the events it read (as one pass over them) were about."""
+    rt = runtime(world.app)
+    cache = rt.read_cache
+    person = world.partner()
+    account_id = UUID(person.id)
+    cache.advance(int(rt.app.recorder.max_notification_id() or 0))
+    last = int(cache.head or 0)
+    cache.account(account_id, last)
+    assert account_id in cache._accounts
+    organisation = rt.app.register_organisation(
+        actor=system_actor(), name="Raced", type_="other", country="BE"
+    )
+    granted = rt.app.grant_role(account_id, actor=system_actor(), role="reviewer")
+    changes = [
+        Change(organisation.aggregate.id, organisation.aggregate.version),
+        Change(account_id, granted.aggregate.version),
+    ]
+
+    class MovedFirst:
+        """The cache's lock, taken first by a request that took in the organisation's head."""
+
+        def __init__(self, lock: Any) -> None:
+            self.lock, self.raced = lock, False
+
+        def __enter__(self) -> None:
+            self.lock.__enter__()
+            if not self.raced:
+                self.raced = True
+                cache.head = organisation.position
+
+        def __exit__(self, *exc: Any) -> None:
+            self.lock.__exit__(*exc)
+
+    real = cache._lock
+    cache._lock = MovedFirst(real)
+    try:
+        cache.advance(granted.position, last, (change for change in changes))
+    finally:
+        cache._lock = real
+    assert cache.head == granted.position
+    assert account_id not in cache._accounts
 
 
 STEPS = st.lists(

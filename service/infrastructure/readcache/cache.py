@@ -113,15 +113,16 @@ class ReadCache:
         `changed` names the aggregates of the events after `after`
         up to `head`, when the check read them with the head (PostgreSQL): used when they
         cover what is to be dropped, else the store is asked."""
+        known = None if changed is None else list(changed)  # read again when the loop retries
         while self.size:
             last = self.head
             if last is not None and head <= last:
                 return  # this head, or a newer one, was taken in already
             names: list[Change] | None = None
             if last is not None and head - last <= checks.MAX_GAP:
-                covered = changed is not None and after is not None and after <= last
+                covered = known is not None and after is not None and after <= last
                 # The store is asked outside the lock: loads and commands go on meanwhile.
-                names = list(changed) if covered else self._check.changed(last, head)
+                names = known if covered and known is not None else self._check.changed(last, head)
             with self._lock:
                 if self.head != last:
                     continue  # another request moved the head first: start from its head
