@@ -30,7 +30,7 @@ from domain.errors import (
 )
 from domain.initiative import Initiative
 from domain.organisation import Organisation
-from domain.values import Actor, Caller, Role, State
+from domain.values import Actor, Caller, Role, State, field_errors
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -340,7 +340,10 @@ class Twinning(Application[UUID]):
         base = base_version if base_version is not None else expected_version
         if base is None:
             raise PreconditionRequired("Name the version you edited.", base_version=True)
-        self._base_version(initiative_id, base)
+        try:
+            self._base_version(initiative_id, base)
+        except InvalidFields as error:  # one answer names every invalid field
+            raise InvalidFields({**field_errors(fields), **error.errors}) from None
         base_fields = self._fields_at(initiative_id, base)
         outcome, _ = self._merging(
             initiative_id,

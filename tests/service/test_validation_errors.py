@@ -44,6 +44,13 @@ def test_a_co_edit_names_schema_and_domain_errors_together(world: World) -> None
     assert set(errors) == {"title", "countries", "original_language"}
 
 
+def test_a_co_edit_names_its_base_version_and_its_fields_together(world: World) -> None:
+    edit = {"countries": ["ITA"], "themes": ["nope"], "base_version": 9}
+    errors = command_errors(world, "PATCH", "", edit)
+    assert set(errors) == {"countries", "themes", "base_version"}
+    assert errors["base_version"] == ["Must be a version of this initiative (1 to 1)."]
+
+
 def test_an_amendment_names_its_changes_and_rationale_together(world: World) -> None:
     amendment = {"changes": {"title": 5, "themes": ["nope"]}, "rationale": "   ", "base_version": 1}
     errors = command_errors(world, "POST", "/amendments", amendment)
