@@ -15,7 +15,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from domain.errors import InvalidFields
 from service import console
 from service.api import accounts as users
-from service.api import audit, auth, errors, health, initiatives, metrics, organisations, themes
+from service.api import (
+    audit,
+    auth,
+    authentication,
+    errors,
+    health,
+    initiatives,
+    metrics,
+    organisations,
+    themes,
+)
 from service.api import read_views as views
 from service.api.errors import ApiProblem
 from service.api.request import unfit
@@ -181,7 +191,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             expose_headers=CORS_RESPONSE_HEADERS,
             max_age=600,
         )
-    auth.init_app(app)
+    authentication.init_app(app)
     app.before_request(_check_body)
     app.before_request(_check_query)
 

@@ -15,7 +15,7 @@ from domain.values import LIFECYCLE as LIFECYCLE_STATES
 from domain.values import MULTILINGUAL_FIELDS, Caller, State
 from projections import queries
 from projections.queries import audit as audit_reads
-from service.api.initiatives import representation
+from service.api.representations import representation
 from service.api.schemas import InitiativeListQuerySchema
 from service.console import bp, forms, need_login
 from service.context import reader

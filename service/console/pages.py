@@ -15,9 +15,9 @@ from domain.application import Outcome
 from domain.errors import DomainError, EditConflict, InvalidFields
 from domain.initiative import Initiative
 from domain.values import LANGUAGES, MULTILINGUAL_FIELDS
-from service.api.auth import log_in
+from service.api.authentication import log_in
 from service.api.errors import ApiProblem, status_of
-from service.api.initiatives import representation
+from service.api.representations import representation
 from service.api.schemas import (
     AmendmentCreateSchema,
     CompleteSchema,

@@ -12,7 +12,7 @@ from domain.errors import DomainError
 from domain.values import Role
 from projections import queries
 from projections.audit import version_changes
-from service.api.initiatives import representation
+from service.api.representations import representation
 from service.api.schemas import ReviewSchema
 from service.console import bp, forms, need_login
 from service.console.audit_pages import change_rows

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from flask import Response, request
 
 from domain.values import Caller
-from service.api.auth import caller_for_token
+from service.api.authentication import caller_for_token
 from service.api.errors import ApiProblem
 from service.context import request_state
 

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from service.api import auth
+from service.api import authentication as auth
 from service.app import close_app, create_app
 from service.infrastructure import credentials
 from service.infrastructure.credentials import tokens
