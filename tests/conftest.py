@@ -18,6 +18,19 @@ PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 
+
+def a_report(**overrides: Any) -> dict[str, Any]:
+    """A valid progress report (the fields a test cares about given as overrides)."""
+    return {
+        "period_start": "2027-03-01",
+        "period_end": "2027-05-31",
+        "participants": 38,
+        "activities": 4,
+        "narrative": {"en": "Four workshops held."},
+        **overrides,
+    }
+
+
 _pg_reachable: bool | None = None
 
 

@@ -26,6 +26,7 @@ from domain.initiative import Initiative
 from domain.organisation import Organisation
 from domain.values import Caller, Role, State, system_actor
 from service.config import Database, Settings
+from tests.conftest import a_report
 
 FIELDS: dict[str, Any] = {
     "title": {"en": "Shared squares"},
@@ -475,13 +476,7 @@ def test_the_whole_workflow_through_the_application(net: Network, clock: Clock) 
     assert [r["at"] for r in reviews] == [datetime(2027, 5, 2, tzinfo=UTC)]
     assert app.submitted_versions(initiative_id) == [5, 7]
     app.start_follow_up(initiative_id, caller=net.lead, expected_version=8)
-    report = {
-        "period_start": "2027-06-01",
-        "period_end": "2027-06-30",
-        "participants": 30,
-        "activities": 1,
-        "narrative": {"en": "A workshop."},
-    }
+    report = a_report(participants=30)
     reported = app.record_report(
         initiative_id, caller=net.partner, expected_version=9, report=report
     )

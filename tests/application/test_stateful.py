@@ -38,10 +38,10 @@ from domain.errors import (
 )
 from domain.initiative import RULES, Initiative
 from domain.values import FINAL_STATES, Caller, Level, State, system_actor
-from service.api.initiatives import representation
+from service.api.representations import representation
 from service.api.schemas import InitiativeSchema
 from service.config import Database, Settings
-from tests.conftest import PG_URL, drop_schema, require_postgres
+from tests.conftest import PG_URL, a_report, drop_schema, require_postgres
 
 PEOPLE = [
     "lead",
@@ -193,90 +193,49 @@ class InitiativeMachine(RuleBasedStateMachine):
         assert self.initiative is not None
         initiative_id, version = self.initiative.id, self.initiative.version
         app = self.app
+        read: dict[str, Any] = {"caller": caller, "expected_version": version}
+        merged: dict[str, Any] = {"caller": caller, "expected_version": None}
+        named = uuid.UUID(self.org[data["org"]]) if "org" in data else None
         target = {
             "invite_partner": lambda: app.invite_partner(
-                initiative_id,
-                caller=caller,
-                expected_version=version,
-                organisation_id=uuid.UUID(self.org[data["org"]]),
+                initiative_id, **read, organisation_id=named
             ),
             "join": lambda: app.join(
-                initiative_id,
-                caller=caller,
-                expected_version=version,
-                organisation_id=uuid.UUID(caller.organisation_id),
+                initiative_id, **read, organisation_id=uuid.UUID(caller.organisation_id)
             ),
             "remove_partner": lambda: app.remove_partner(
-                initiative_id,
-                caller=caller,
-                expected_version=version,
-                organisation_id=uuid.UUID(self.org[data["org"]]),
+                initiative_id, **read, organisation_id=named
             ),
-            "start_co_design": lambda: app.start_co_design(
-                initiative_id, caller=caller, expected_version=version
-            ),
+            "start_co_design": lambda: app.start_co_design(initiative_id, **read),
             "edit": lambda: app.edit(
-                initiative_id,
-                caller=caller,
-                expected_version=None,
-                fields=data["fields"],
-                base_version=data["base"](version),
+                initiative_id, **merged, fields=data["fields"], base_version=data["base"](version)
             ),
             "propose_amendment": lambda: app.propose_amendment(
                 initiative_id,
-                caller=caller,
-                expected_version=None,
+                **merged,
                 changes=data["fields"],
                 rationale="Because.",
                 base_version=data["base"](version),
             )[0],
             "accept_amendment": lambda: app.accept_amendment(
-                initiative_id,
-                caller=caller,
-                expected_version=None,
-                amendment_id=self.pending_amendment(),
-                base_version=version,
+                initiative_id, **merged, amendment_id=self.pending_amendment(), base_version=version
             ),
             "reject_amendment": lambda: app.reject_amendment(
-                initiative_id,
-                caller=caller,
-                expected_version=version,
-                amendment_id=self.pending_amendment(),
-                reason="No.",
+                initiative_id, **read, amendment_id=self.pending_amendment(), reason="No."
             ),
-            "submit": lambda: app.submit(initiative_id, caller=caller, expected_version=version),
+            "submit": lambda: app.submit(initiative_id, **read),
             "review": lambda: app.review(
-                initiative_id,
-                caller=caller,
-                expected_version=version,
-                decision=data["decision"],
-                rationale="Reasons.",
+                initiative_id, **read, decision=data["decision"], rationale="Reasons."
             ),
-            "start_follow_up": lambda: app.start_follow_up(
-                initiative_id, caller=caller, expected_version=version
-            ),
+            "start_follow_up": lambda: app.start_follow_up(initiative_id, **read),
             "report": lambda: app.record_report(
-                initiative_id,
-                caller=caller,
-                expected_version=version,
-                report={
-                    "period_start": "2027-01-01",
-                    "period_end": "2027-02-01",
-                    "participants": 10,
-                    "activities": 1,
-                    "narrative": {"en": "N"},
-                    "evidence_urls": [],
-                },
+                initiative_id, **read, report=a_report(evidence_urls=[])
             ),
-            "complete": lambda: app.complete(
-                initiative_id, caller=caller, expected_version=version, outcomes={"en": "Done"}
-            ),
+            "complete": lambda: app.complete(initiative_id, **read, outcomes={"en": "Done"}),
             "recognise_good_practice": lambda: app.recognise_good_practice(
-                initiative_id, caller=caller, expected_version=version, rationale="Good."
+                initiative_id, **read, rationale="Good."
             ),
-            "withdraw": lambda: app.withdraw(
-                initiative_id, caller=caller, expected_version=version, reason="Stop."
-            ),
+            "withdraw": lambda: app.withdraw(initiative_id, **read, reason="Stop."),
         }[action]
         expected = self.predict(action, caller, data)
         offered = action in self.initiative.allowed_actions(caller)

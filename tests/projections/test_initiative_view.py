@@ -17,6 +17,7 @@ from domain.organisation import Organisation
 from domain.values import Caller, Role, State
 from projections.initiatives import InitiativesView, summary, waiting_on
 from projections.view import Document, iso, parse_time
+from tests.conftest import a_report
 
 AT = datetime(2027, 1, 1, tzinfo=UTC)
 VIEW = InitiativesView()
@@ -41,13 +42,7 @@ FIELDS = {
     "level": "european",
     "countries": ["FR", "DE"],
 }
-REPORT = {
-    "period_start": "2027-03-01",
-    "period_end": "2027-03-31",
-    "participants": 40,
-    "activities": 2,
-    "narrative": {"en": "Two workshops."},
-}
+REPORT = a_report(participants=40)
 
 
 class Projected:

@@ -19,7 +19,7 @@ from service.app import close_app, create_app
 from service.infrastructure.credentials import token_digest, tokens
 from service.infrastructure.runtime import runtime
 from tests import reliability
-from tests.conftest import FAST_HASHING
+from tests.conftest import FAST_HASHING, a_report
 from tests.service.conftest import ADMIN_EMAIL, PASSWORD, Client, World, ok, proposal
 
 MATRIX = yaml.safe_load(
@@ -30,13 +30,7 @@ EXPECTED = {
     endpoint: dict(zip(CALLERS, (int(s) for s in str(row).split()), strict=True))
     for endpoint, row in MATRIX["endpoints"].items()
 }
-REPORT = {
-    "period_start": "2027-03-01",
-    "period_end": "2027-05-31",
-    "participants": 12,
-    "activities": 2,
-    "narrative": {"en": "Two workshops."},
-}
+REPORT = a_report(participants=12)
 
 
 class Scene:

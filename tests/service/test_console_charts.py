@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from domain.values import THEMES
+from tests.conftest import a_report
 from tests.service.conftest import Browser, Client, World, browser, ok
 
 
@@ -31,13 +32,7 @@ def good_practice(
         )
     assert body["state"] == "approved"
     body = ok(lead.post(f"{path_of(body)}/follow-up", version=body["version"]))
-    report = {
-        "period_start": "2027-03-01",
-        "period_end": "2027-05-31",
-        "participants": 38,
-        "activities": 4,
-        "narrative": {"en": "Four workshops held."},
-    }
+    report = a_report()
     body = ok(partner.post(f"{path_of(body)}/reports", report, version=body["version"]), 201)
     body = ok(
         lead.post(

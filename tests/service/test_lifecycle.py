@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import a_report
 from tests.service.conftest import World, ok, problem
 
 
@@ -81,14 +82,7 @@ def test_a_european_initiative_goes_from_proposal_to_good_practice(world: World)
 
     body = ok(lead.post(f"{path}/follow-up", version=8))
     assert body["state"] == "follow_up"
-    report = {
-        "period_start": "2027-03-01",
-        "period_end": "2027-05-31",
-        "participants": 38,
-        "activities": 4,
-        "narrative": {"en": "Four workshops held."},
-        "evidence_urls": ["https://example.org/photos"],
-    }
+    report = a_report(evidence_urls=["https://example.org/photos"])
     body = ok(partner.post(f"{path}/reports", report, version=9), 201)
     assert body["reports"][0]["participants"] == 38
     body = ok(lead.post(f"{path}/complete", {"outcomes": {"en": "A heritage map."}}, version=10))
