@@ -122,7 +122,7 @@ class ReadCache:
             if last is not None and head - last <= checks.MAX_GAP:
                 covered = known is not None and after is not None and after <= last
                 # The store is asked outside the lock: loads and commands go on meanwhile.
-                names = known if covered and known is not None else self._check.changed(last, head)
+                names = known if covered else self._check.changed(last, head)
             with self._lock:
                 if self.head != last:
                     continue  # another request moved the head first: start from its head
