@@ -52,7 +52,8 @@ from domain.values import (
 #   invited  — an invited (not yet joined) partner
 #   party    — the lead, or the organisation the command is about (remove / leave)
 #   anyone   — any organisation
-#   uninvolved — not the lead, nor any partner, invited or joined (conflict of interest)
+#   uninvolved — not the lead, nor any partner, invited or joined, nor the author (or the
+#                author's organisation) of an accepted amendment (conflict of interest)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ WHO_TEXT = {
     "invited": "a member of an invited organisation",
     "party": "a member of the lead organisation or of the partner concerned",
     "anyone": "an account",
-    "uninvolved": "a reviewer from an organisation not involved in the initiative",
+    "uninvolved": "a reviewer not involved in the initiative",
 }
 
 
@@ -224,8 +225,20 @@ class Initiative(Aggregate):
                 return relation in ("lead", "joined", "invited")
             return relation == "lead" or caller.organisation_id == target
         if who == "uninvolved":
-            return relation is None
+            return relation is None and not self.co_authored(caller)
         return True  # anyone
+
+    def co_authored(self, caller: Caller) -> bool:
+        """Whether the caller or their organisation wrote part of the text: an accepted
+        amendment makes its author a co-author, whatever their relation."""
+        return any(
+            amendment["status"] == "accepted"
+            and (
+                amendment["author_id"] == caller.account_id
+                or amendment["author_organisation_id"] == caller.organisation_id
+            )
+            for amendment in self.amendments
+        )
 
     def allowed_actions(self, caller: Caller) -> list[str]:
         """The commands this caller may issue now."""
@@ -249,8 +262,8 @@ class Initiative(Aggregate):
         if not self._is(rule.who, caller, target):
             if rule.who == "uninvolved":
                 raise ConflictOfInterest(
-                    "Your organisation is the lead or a partner of this initiative: "
-                    "you cannot review it."
+                    "You or your organisation wrote part of this initiative (as its lead, "
+                    "a partner or the author of an accepted amendment): you cannot review it."
                 )
             raise NotPermitted(f"Only {WHO_TEXT[rule.who]} may {label}.")
         if self.state not in rule.states:

@@ -211,11 +211,19 @@ class InitiativesView(DocumentView):
 
     @when.register
     def _(self, event: Initiative.AmendmentProposed, document: Document, at: str) -> None:
-        document["pending"][event.amendment_id] = {"author_id": event.actor.account_id, "at": at}
+        document["pending"][event.amendment_id] = {
+            "author_id": event.actor.account_id,
+            "organisation_id": event.actor.organisation_id,
+            "at": at,
+        }
 
     @when.register
     def _(self, event: Initiative.AmendmentAccepted, document: Document, at: str) -> None:
-        document["pending"].pop(event.amendment_id, None)
+        amendment = document["pending"].pop(event.amendment_id, None) or {}
+        # The author's organisation co-wrote the text: the review queue leaves it out.
+        author = amendment.get("organisation_id")
+        if author is not None:
+            document.setdefault("co_authors", {}).setdefault(author, at)
         _apply_changes(document, event.applied)
 
     @when.register
@@ -306,6 +314,16 @@ class InitiativesView(DocumentView):
                         "since": parse_time(document["partner_since"][org]),
                     }
                     for org, status in document["partners"].items()
+                ),
+                *(
+                    {
+                        "ref": ref,
+                        "organisation_id": org,
+                        "relation": "co_author",
+                        "since": parse_time(since),
+                    }
+                    for org, since in document.get("co_authors", {}).items()
+                    if org != document["lead_organisation_id"] and org not in document["partners"]
                 ),
             ],
             "approvers": [

@@ -80,7 +80,13 @@ def initiative_filters(
     if country:
         conditions.append(exists(COUNTRIES, COUNTRIES.c.country == country))
     if organisation_id:
-        conditions.append(exists(ORGS, ORGS.c.organisation_id == organisation_id))
+        conditions.append(
+            exists(
+                ORGS,
+                ORGS.c.organisation_id == organisation_id,
+                ORGS.c.relation.in_(("lead", "joined", "invited")),
+            )
+        )
     if q:
         for word in q.split():
             conditions.append(MAIN.c.search.like(_like(word), escape="\\"))

@@ -27,8 +27,8 @@ EDITABLE = [state.value for state in LIFECYCLE if state in EDITABLE_STATES]
 
 
 def review_queue(conn: sa.Connection, caller: Caller, *, limit: int, cursor: str | None) -> Page:
-    """In-review initiatives the caller may review now: uninvolved, and not an approver of
-    this round; oldest first."""
+    """In-review initiatives the caller may review now: their organisation neither takes part
+    nor co-wrote an accepted amendment, and they have not approved this round; oldest first."""
     query = sa.select(
         MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, MAIN.c.waiting_since.label("sort_key")
     ).where(

@@ -213,7 +213,10 @@ DOMAIN_MESSAGES = (
     _l("Proposing an initiative needs the partner role."),
     _l("The initiative changed while your command was being recorded."),
     _l("The initiative is changing too fast; please try again."),
-    _l("Your organisation is the lead or a partner of this initiative: you cannot review it."),
+    _l(
+        "You or your organisation wrote part of this initiative (as its lead, a partner or the "
+        "author of an accepted amendment): you cannot review it."
+    ),
     _l("You approved an earlier step of this round: another reviewer must decide."),
 )
 

@@ -52,6 +52,7 @@ PEOPLE = [
     "reviewer_1",
     "reviewer_2",
     "conflicted_reviewer",
+    "hybrid",  # partner and reviewer of an uninvolved organisation: may amend, then review
 ]
 INITIATIVE_SCHEMA = InitiativeSchema()
 
@@ -59,7 +60,8 @@ EDITABLE = frozenset({State.PROPOSAL, State.CO_DESIGN})
 # The API contract restated by hand, so that a change to RULES shows:
 # command -> (role, who, states). `who`: "lead"; "member" (lead or joined partner);
 # "invited"; "party" (lead, or the organisation removed); "anyone"; "uninvolved" (neither
-# lead nor partner: a conflicted reviewer gets ConflictOfInterest).
+# lead nor partner nor, with their organisation, the author of an accepted amendment: a
+# conflicted reviewer gets ConflictOfInterest).
 CONTRACT: dict[str, tuple[str, str, frozenset[State]]] = {
     "edit": ("partner", "member", EDITABLE),
     "invite_partner": ("partner", "lead", EDITABLE),
@@ -129,6 +131,7 @@ class InitiativeMachine(RuleBasedStateMachine):
             ("partner_b", "IT"),
             ("outsider", "GE"),
             ("reviewers", "FR"),
+            ("bystanders", "DE"),
         ):
             org[name] = str(
                 self.app.register_organisation(
@@ -144,17 +147,22 @@ class InitiativeMachine(RuleBasedStateMachine):
             "reviewer_1": "reviewers",
             "reviewer_2": "reviewers",
             "conflicted_reviewer": "partner_a",
+            "hybrid": "bystanders",
         }
         self.org = org
         self.country = {
             org[name]: country
             for name, country in (("lead", "IT"), ("partner_a", "RS"), ("partner_b", "IT"))
-        } | {org["outsider"]: "GE", org["reviewers"]: "FR"}
+        } | {org["outsider"]: "GE", org["reviewers"]: "FR", org["bystanders"]: "DE"}
         self.people = {
             name: Caller(
                 str(uuid.uuid4()),
                 org[org_of[name]],
-                frozenset(["reviewer"] if "reviewer" in name else ["partner"]),
+                frozenset(
+                    {"hybrid": ["partner", "reviewer"]}.get(
+                        name, ["reviewer"] if "reviewer" in name else ["partner"]
+                    )
+                ),
             )
             for name in PEOPLE
         }
@@ -292,7 +300,12 @@ class InitiativeMachine(RuleBasedStateMachine):
             "invited": relation == "invited",
             "party": party,
             "anyone": True,
-            "uninvolved": relation is None,
+            "uninvolved": relation is None
+            and not any(
+                a["status"] == "accepted"
+                and (a["author_id"] == caller.account_id or a["author_organisation_id"] == org)
+                for a in initiative.amendments
+            ),
         }[who]
         if not related:
             return ConflictOfInterest if who == "uninvolved" else NotPermitted
@@ -393,7 +406,7 @@ class InitiativeMachine(RuleBasedStateMachine):
         assert self.initiative is not None
         state = self.initiative.state
         partner = self.initiative.partners.get(self.org["partner_a"])
-        reviewer = who if "reviewer" in who else "reviewer_1"
+        reviewer = who if "reviewer" in who or who == "hybrid" else "reviewer_1"
         if state in (State.PROPOSAL, State.CO_DESIGN) and partner is None:
             step = ("invite_partner", "lead", {"org": "partner_a"})
         elif state in (State.PROPOSAL, State.CO_DESIGN) and partner == "invited":
@@ -456,6 +469,12 @@ class InitiativeMachine(RuleBasedStateMachine):
             for caller in self.people.values():
                 offered = set(initiative.allowed_actions(caller))
                 assert offered <= {"recognise_good_practice"}
+        co_authors = {
+            who
+            for a in initiative.amendments
+            if a["status"] == "accepted"
+            for who in (a["author_id"], a["author_organisation_id"])
+        }
         involved = {initiative.lead_organisation_id, *initiative.partners}
         # Partners are frozen from submission on: this round's reviewers must be uninvolved.
         frozen = initiative.state in (
@@ -470,6 +489,14 @@ class InitiativeMachine(RuleBasedStateMachine):
             for step in initiative.approval["steps"]:
                 for review in step["reviews"]:
                     assert not frozen or review["organisation_id"] not in involved
+                    assert (
+                        not frozen
+                        or not {
+                            review["reviewer_id"],
+                            review["organisation_id"],
+                        }
+                        & co_authors
+                    )
                     if review["decision"] == "approve":
                         assert review["reviewer_id"] not in approvers, "four eyes broken"
                         approvers.append(review["reviewer_id"])

@@ -134,7 +134,16 @@ class Projected:
         assert main["title_sort"] == fields["title"][fields["original_language"]].casefold()
         assert parse_time(document["waiting_since"]) == main["waiting_since"]
         relations = {r["organisation_id"]: r["relation"] for r in rows["organisations"]}
-        assert relations == {initiative.lead_organisation_id: "lead", **initiative.partners}
+        co_authors = {
+            a["author_organisation_id"]: "co_author"
+            for a in initiative.amendments
+            if a["status"] == "accepted"
+        }
+        assert relations == {
+            **co_authors,
+            initiative.lead_organisation_id: "lead",
+            **initiative.partners,
+        }
         in_review = initiative.state is State.IN_REVIEW
         assert [r["account_id"] for r in rows["approvers"]] == (
             document["approvers"] if in_review else []

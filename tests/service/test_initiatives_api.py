@@ -243,6 +243,53 @@ def test_a_conflicted_reviewer_is_403(world: World) -> None:
     assert problem(response, 403)["type"].endswith("conflict-of-interest")
 
 
+def test_the_author_of_an_accepted_amendment_cannot_approve(world: World) -> None:
+    """The attack a security review tried: an account with the partner and reviewer roles
+    in an uninvolved organisation amends, the lead accepts, the same account approves."""
+    lead = world.partner()
+    partner = world.partner(country="RS")
+    bystanders = world.organisation(type_="other", country="DE")
+    both = world.account(bystanders, "partner", "reviewer")
+    colleague = world.account(bystanders, "reviewer")
+    body = world.in_co_design(lead, partner)
+    body = ok(
+        both.post(
+            f"{path_of(body)}/amendments",
+            {"changes": {"expected_participants": 40}, "rationale": "More.", "base_version": 1},
+        ),
+        201,
+    )
+    amendment = body["amendments"][0]["id"]
+    body = ok(
+        lead.post(
+            f"{path_of(body)}/amendments/{amendment}/accept", {"base_version": body["version"]}
+        )
+    )
+    body = ok(lead.post(f"{path_of(body)}/submit", version=body["version"]))
+    world.project()
+    neutral = world.reviewer()
+    assert [i["id"] for i in ok(neutral.get("/api/v1/review-queue"))["items"]] == [body["id"]]
+    listed = ok(neutral.get(f"/api/v1/initiatives?organisation_id={bystanders}"))["items"]
+    assert listed == []  # co-writing an amendment is not taking part
+    for judge in (both, colleague):
+        assert ok(judge.get("/api/v1/review-queue"))["items"] == []
+        assert ok(judge.get("/api/v1/me/inbox"))["items"] == []
+        assert "review" not in ok(judge.get(path_of(body)))["allowed_actions"]
+        response = judge.post(
+            f"{path_of(body)}/reviews",
+            {"decision": "approve", "rationale": "Mine."},
+            version=body["version"],
+        )
+        assert problem(response, 403)["type"].endswith("conflict-of-interest")
+    ok(
+        neutral.post(
+            f"{path_of(body)}/reviews",
+            {"decision": "approve", "rationale": "Fine."},
+            version=body["version"],
+        )
+    )
+
+
 def test_a_review_needs_a_rationale_and_applies_to_the_version_read(world: World) -> None:
     lead = world.partner()
     partner = world.partner(country="RS")

@@ -380,7 +380,8 @@ def test_each_refusal_says_why_in_its_own_words() -> None:
     with pytest.raises(ConflictOfInterest) as involved:
         initiative.review(conflicted, "approve", "Mine.", at=AT)
     assert involved.value.detail == (
-        "Your organisation is the lead or a partner of this initiative: you cannot review it."
+        "You or your organisation wrote part of this initiative (as its lead, a partner or the "
+        "author of an accepted amendment): you cannot review it."
     )
 
 

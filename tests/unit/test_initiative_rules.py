@@ -284,6 +284,36 @@ def test_a_reviewer_from_an_involved_organisation_is_conflicted(whose: str) -> N
     assert "review" not in initiative.allowed_actions(conflicted)
 
 
+@pytest.mark.parametrize("who", ["author", "colleague"])
+def test_the_author_of_an_accepted_amendment_is_conflicted(who: str) -> None:
+    """An account of an uninvolved organisation with both roles amends; once the lead
+    accepts, neither it nor a reviewer of its organisation may judge the text."""
+    story = Story()
+    author = person("partner", "reviewer")
+    initiative = story.initiative
+    amendment = initiative.propose_amendment(author, {"level": "european"}, "Wider.", 4)
+    initiative.accept_amendment(story.lead, amendment, story.base())
+    initiative.start_co_design(story.lead)
+    initiative.submit(story.lead, story.countries())
+    judge = author if who == "author" else person("reviewer", organisation=author.organisation_id)
+    assert "review" not in initiative.allowed_actions(judge)
+    with pytest.raises(ConflictOfInterest):
+        initiative.review(judge, "approve", "Fine.", AT)
+    initiative.review(story.reviewer, "approve", "Fine.", AT)
+
+
+def test_the_author_of_a_rejected_amendment_may_review() -> None:
+    story = Story()
+    author = person("partner", "reviewer")
+    initiative = story.initiative
+    amendment = initiative.propose_amendment(author, {"level": "european"}, "Wider.", 4)
+    initiative.reject_amendment(story.lead, amendment, "Out of scope.")
+    story.to_review()
+    assert "review" in initiative.allowed_actions(author)
+    initiative.review(author, "approve", "Fine.", AT)
+    assert initiative.state is State.APPROVED
+
+
 def test_four_eyes_on_the_second_step() -> None:
     story = Story(level="european")
     initiative = story.to_review()
