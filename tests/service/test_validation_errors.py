@@ -3,6 +3,7 @@ it: a client fixes its document once, not once per field."""
 
 from __future__ import annotations
 
+import uuid
 import weakref
 from typing import Any
 
@@ -96,6 +97,14 @@ def test_an_account_names_every_invalid_field(world: World) -> None:
     }
     errors = errors_of(world.admin.post("/api/v1/users", account))
     assert set(errors) == {"email", "name", "password", "roles"}
+    unknown = {**account, "organisation_id": str(uuid.uuid4())}
+    errors = errors_of(world.admin.post("/api/v1/users", unknown))
+    assert set(errors) == {"email", "name", "password", "roles", "organisation_id"}
+    assert errors["organisation_id"] == ["No such organisation."]
+    only = {**unknown, "email": "x@twinning.test", "name": "X", "password": "p" * 12}
+    assert errors_of(world.admin.post("/api/v1/users", {**only, "roles": []})) == {
+        "organisation_id": ["No such organisation."]
+    }
 
 
 _leads: weakref.WeakKeyDictionary[World, Client] = weakref.WeakKeyDictionary()

@@ -8,9 +8,11 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from domain.account import account_errors
+from domain.errors import NotFound
 from domain.organisation import organisation_errors
 from domain.values import ORGANISATION_TYPES, ROLES
 from service.api.schemas.base import CommandSchema, Timestamp, checked, vocabulary
+from service.infrastructure.runtime import runtime
 
 OrganisationType = vocabulary("OrganisationType", ORGANISATION_TYPES)
 RoleName = vocabulary("RoleName", ROLES)
@@ -60,7 +62,22 @@ class UserCreateSchema(CommandSchema):
     roles = fields.List(RoleName(), required=True)
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
-        return checked(account_errors, loaded, "email", "name", "roles")
+        return {
+            **checked(account_errors, loaded, "email", "name", "roles"),
+            **unknown_organisation(loaded),
+        }
+
+
+def unknown_organisation(loaded: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The application finds an unknown organisation only once the fields pass: looked up
+    here too, so that one 422 names it with the others."""
+    if "organisation_id" not in loaded:
+        return {}
+    try:
+        runtime().app.organisation(loaded["organisation_id"])
+    except NotFound:
+        return {"organisation_id": ["No such organisation."]}
+    return {}
 
 
 class UserSchema(Schema):
