@@ -1,0 +1,119 @@
+"""Hardening: where rate limits are counted, CSV formulas, security headers, hidden SQL
+parameters, example secrets, the demo's refusal of a used store, and the console's ?at= wait."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service.app import close_app
+from service.config import ConfigError, Settings
+from tests.conftest import IN_CI
+from tests.e2e.test_serve import free_port
+from tests.service.conftest import (
+    ADMIN_EMAIL,
+    other_process,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def limit_logs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "twinning.limits"]
+
+
+def login(app: Flask, password: str = "not the password") -> int:
+    body = {"email": ADMIN_EMAIL, "password": password}
+    return app.test_client().post("/api/v1/auth/tokens", json=body).status_code
+
+
+# ------------------------------------------------------------------ 1. rate-limit storage
+def test_per_process_limits_are_announced_at_start(
+    backend: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "twinning.limits")
+    app = other_process(backend)
+    close_app(app)
+    [warning] = limit_logs(caplog)
+    assert warning.levelno == logging.WARNING
+    assert "counted per process" in warning.getMessage()
+    assert "TWINNING_RATE_LIMIT_STORAGE=redis://" in warning.getMessage()
+    caplog.clear()
+    app = other_process(backend, login_limit_per_email="", login_limit_per_address="")
+    close_app(app)
+    assert limit_logs(caplog) == []  # no limits, nothing to say
+
+
+def test_an_unreachable_redis_falls_back_to_per_process_limits_loudly(
+    backend: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "twinning.limits")
+    nowhere = f"redis://:a-redis-secret@127.0.0.1:{free_port()}/0"
+    app = other_process(backend, rate_limit_storage=nowhere, login_limit_per_email="3/minute")
+    try:
+        [error] = limit_logs(caplog)
+        assert error.levelno == logging.ERROR
+        assert "does not answer" in error.getMessage() and "per process" in error.getMessage()
+        assert "a-redis-secret" not in error.getMessage()
+        started = time.monotonic()
+        assert [login(app) for _ in range(4)] == [401, 401, 401, 429]  # still limited
+        assert time.monotonic() - started < 5  # nobody waits on the missing Redis
+    finally:
+        close_app(app)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if IN_CI:
+            pytest.fail(f"Redis is not answering at {REDIS_URL} ({error}): CI must run this")
+        pytest.skip(f"Redis is not answering at {REDIS_URL} ({error})")
+    prefix = f"twinning-test-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"*{prefix}*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_two_processes_on_one_redis_share_the_login_budget(
+    backend: dict[str, Any], redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "twinning.limits")
+    settings = {
+        "rate_limit_storage": REDIS_URL,
+        "rate_limit_prefix": redis_prefix,
+        "login_limit_per_email": "4/minute",
+    }
+    first, second = other_process(backend, **settings), other_process(backend, **settings)
+    try:
+        assert [login(first), login(second), login(first), login(second)] == [401] * 4
+        assert login(second) == 429 and login(first) == 429
+        assert limit_logs(caplog) == []  # shared: no warning
+    finally:
+        close_app(first)
+        close_app(second)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"TWINNING_RATE_LIMIT_PREFIX": "has spaces"}, "TWINNING_RATE_LIMIT_PREFIX"),
+        ({"TWINNING_RATE_LIMIT_PREFIX": ""}, "TWINNING_RATE_LIMIT_PREFIX"),
+    ],
+)
+def test_the_limit_prefix_is_validated(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ=environ)
