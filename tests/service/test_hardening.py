@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,12 +17,14 @@ import pytest
 from flask import Flask
 
 from service.api.csv_export import safe_cell
+from service.api.headers import script_hashes
 from service.app import close_app
 from service.config import ConfigError, Settings
 from tests.conftest import IN_CI
 from tests.e2e.test_serve import free_port
 from tests.service.conftest import (
     ADMIN_EMAIL,
+    PASSWORD,
     World,
     browser,
     ok,
@@ -162,3 +165,60 @@ def test_a_withdrawal_reason_cannot_become_a_formula_in_the_csv(world: World) ->
     page = browser(world, auditor).get("/console/audit.csv", query_string=query)
     assert page.status_code == 200
     assert page.get_data(as_text=True) == api.get_data(as_text=True)  # one writer for both
+
+
+# ------------------------------------------------------------------ 3. headers
+def test_authenticated_responses_are_not_stored(world: World) -> None:
+    answer = world.admin.get("/api/v1/themes")
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    refused = world.admin.get(f"/api/v1/initiatives/{uuid.uuid4()}")
+    assert refused.status_code == 404 and refused.headers["Cache-Control"] == "no-store"
+    issued = world.http.post(
+        "/api/v1/auth/tokens", json={"email": ADMIN_EMAIL, "password": PASSWORD}
+    )
+    assert issued.status_code == 201 and issued.headers["Cache-Control"] == "no-store"
+    public = world.anonymous.get("/api/v1/good-practices")
+    assert public.status_code == 200 and "Cache-Control" not in public.headers
+
+
+def test_hsts_over_https_only(world: World) -> None:
+    assert "Strict-Transport-Security" not in world.http.get("/healthz").headers
+    direct = world.http.get("/healthz", base_url="https://twinning.example")
+    assert direct.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    # No trusted proxy (the default): anyone may send X-Forwarded-Proto; it is ignored.
+    forged = world.http.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in forged.headers
+
+
+def test_hsts_behind_a_trusted_proxy_that_says_https(backend: dict[str, Any]) -> None:
+    app = other_process(backend, trusted_proxies=1)
+    try:
+        http = app.test_client()
+        forwarded = http.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+        assert "max-age=" in forwarded.headers["Strict-Transport-Security"]
+        plain = http.get("/healthz", headers={"X-Forwarded-Proto": "http"})
+        assert "Strict-Transport-Security" not in plain.headers
+    finally:
+        close_app(app)
+
+
+def test_the_docs_page_has_a_csp_that_lets_its_own_assets_load(world: World) -> None:
+    page = world.anonymous.get("/api/docs")
+    assert page.status_code == 200
+    csp = dict(
+        [*part.strip().split(" ", 1), ""][:2]
+        for part in page.headers["Content-Security-Policy"].split(";")
+    )
+    html = page.get_data()
+    inline = re.findall(rb"<script>(.*?)</script>", html, re.S)
+    assert len(inline) == 1
+    assert script_hashes(html) in csp["script-src"]  # its one inline script may run
+    assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"]
+    assert csp["default-src"] == "'self'" and csp["frame-ancestors"] == "'none'"
+    assets = re.findall(rb'(?:src|href)="([^"]+)"', html)
+    assert len(assets) == 3
+    for asset in assets:  # same origin ('self'), and there
+        assert asset.startswith(b"/"), asset
+        assert world.anonymous.get(asset.decode()).status_code == 200
+    assert b"validator.swagger.io" not in html  # nothing fetched from elsewhere
+    assert b'"url": "/api/v1/openapi.json"' in html or b'url: "/api/v1/openapi.json"' in html
