@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from service.api.csv_export import safe_cell
 from service.api.headers import script_hashes
 from service.app import close_app
 from service.config import ConfigError, Settings
+from service.infrastructure.runtime import runtime
 from tests.conftest import IN_CI
 from tests.e2e.test_serve import free_port
 from tests.service.conftest import (
@@ -222,3 +224,15 @@ def test_the_docs_page_has_a_csp_that_lets_its_own_assets_load(world: World) -> 
         assert world.anonymous.get(asset.decode()).status_code == 200
     assert b"validator.swagger.io" not in html  # nothing fetched from elsewhere
     assert b'"url": "/api/v1/openapi.json"' in html or b'url: "/api/v1/openapi.json"' in html
+
+
+# ------------------------------------------------------------------ 4. hidden parameters
+def test_database_errors_never_show_bound_parameters(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "someone.private@example.eu"
+    engine = runtime(world.app).engine
+    with pytest.raises(sa.exc.DBAPIError) as raised, engine.connect() as conn:
+        conn.execute(sa.text("SELECT * FROM no_such_table WHERE email = :email"), {"email": secret})
+    assert secret not in str(raised.value)
+    assert "hidden due to hide_parameters=True" in str(raised.value)
