@@ -40,6 +40,9 @@ NOT_SETTINGS = {
 }
 
 
+# The placeholders of deploy/twinning.env.example and deploy/kubernetes/secret.example.yaml:
+# a copy of the example deployed as it is would run with secrets everyone can read.
+EXAMPLE_SECRET = "change-me"
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -146,6 +149,12 @@ class Settings:
                 f"TWINNING_RATE_LIMIT_PREFIX={settings.rate_limit_prefix!r} must be 1 to 64 "
                 "letters, digits or _ . : -"
             )
+        for name in ("admin_password", "metrics_token"):
+            if getattr(settings, name).strip().lower().startswith(EXAMPLE_SECRET):
+                raise ConfigError(
+                    f"TWINNING_{name.upper()} is still the example's placeholder "
+                    f"({EXAMPLE_SECRET}...): set a secret of your own"
+                )
         if settings.log_format not in ("json", "text"):
             raise ConfigError(f"TWINNING_LOG_FORMAT={settings.log_format!r} must be json or text")
         for origin in settings.cors_allowed():

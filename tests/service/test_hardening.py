@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 from flask import Flask
 
 from service.api.csv_export import safe_cell
@@ -236,3 +237,41 @@ def test_database_errors_never_show_bound_parameters(
         conn.execute(sa.text("SELECT * FROM no_such_table WHERE email = :email"), {"email": secret})
     assert secret not in str(raised.value)
     assert "hidden due to hide_parameters=True" in str(raised.value)
+
+
+# ------------------------------------------------------------------ 5. example secrets
+def example_secrets() -> dict[str, str]:
+    found = {}
+    for line in (ROOT / "deploy" / "twinning.env.example").read_text().splitlines():
+        name, _, value = line.partition("=")
+        if "change-me" in value:
+            found[name] = value
+    secret = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "secret.example.yaml").read_text())
+    for name, value in secret["stringData"].items():
+        if str(value).startswith("change-me"):
+            found[name] = value
+    return found
+
+
+def test_the_examples_secrets_are_refused_at_start() -> None:
+    secrets = example_secrets()
+    assert set(secrets) == {"TWINNING_ADMIN_PASSWORD", "TWINNING_METRICS_TOKEN"}
+    for name, value in secrets.items():
+        environ = {name: value}
+        if name == "TWINNING_ADMIN_PASSWORD":
+            environ["TWINNING_ADMIN_EMAIL"] = "admin@example.eu"
+        with pytest.raises(ConfigError) as raised:
+            Settings.from_env(environ=environ)
+        assert str(raised.value).startswith(f"{name} is still the example's placeholder")
+        assert value not in str(raised.value)  # the message names it, never repeats it
+
+
+def test_a_real_secret_is_taken() -> None:
+    settings = Settings.from_env(
+        environ={
+            "TWINNING_ADMIN_EMAIL": "admin@example.eu",
+            "TWINNING_ADMIN_PASSWORD": "a passphrase of our own",
+            "TWINNING_METRICS_TOKEN": "0f3c9a8e7d6b5a4c3b2a1f0e",
+        }
+    )
+    assert settings.admin_password == "a passphrase of our own"
