@@ -16,14 +16,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from click.testing import CliRunner
 from flask import Flask
 
 from service.api.csv_export import safe_cell
 from service.api.headers import script_hashes
 from service.app import close_app
+from service.cli import main as cli
 from service.config import ConfigError, Settings
 from service.infrastructure.runtime import runtime
-from tests.conftest import IN_CI
+from tests.conftest import FAST_HASHING, IN_CI
 from tests.e2e.test_serve import free_port
 from tests.service.conftest import (
     ADMIN_EMAIL,
@@ -275,3 +277,42 @@ def test_a_real_secret_is_taken() -> None:
         }
     )
     assert settings.admin_password == "a passphrase of our own"
+
+
+# ------------------------------------------------------------------ 6. demo
+def test_the_demo_refuses_a_store_with_events_unless_forced(tmp_path: Path) -> None:
+    env = {
+        "TWINNING_DATA_DIR": str(tmp_path / "var"),
+        "TWINNING_DATABASE_URL": "",
+        "TWINNING_ARGON2_TIME_COST": str(FAST_HASHING["argon2_time_cost"]),
+        "TWINNING_ARGON2_MEMORY_KIB": str(FAST_HASHING["argon2_memory_kib"]),
+        "TWINNING_LOG_LEVEL": "WARNING",
+    }
+    runner = CliRunner()
+    made = runner.invoke(
+        cli, ["create-admin", "--email", "a@b.eu", "--password", "x" * 12], env=env
+    )
+    assert made.exit_code == 0, made.output
+    refused = runner.invoke(cli, ["demo"], env=env)
+    assert refused.exit_code == 1
+    assert refused.stdout == ""
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("twinning: ") and "--force" in line
+    assert re.search(r"already holds [1-9][0-9]* events", line)
+    forced = runner.invoke(cli, ["demo", "--force"], env=env)
+    assert forced.exit_code == 0, forced.stderr
+    assert forced.stdout.startswith("demo loaded:")
+
+
+def test_the_demo_loads_into_an_empty_store_without_force(tmp_path: Path) -> None:
+    env = {
+        "TWINNING_DATA_DIR": str(tmp_path / "var"),
+        "TWINNING_DATABASE_URL": "",
+        "TWINNING_ARGON2_TIME_COST": "1",
+        "TWINNING_ARGON2_MEMORY_KIB": "1024",
+        "TWINNING_LOG_LEVEL": "WARNING",
+    }
+    loaded = CliRunner().invoke(cli, ["demo"], env=env)
+    assert loaded.exit_code == 0, loaded.stderr
+    again = CliRunner().invoke(cli, ["demo"], env=env)
+    assert again.exit_code == 1 and len(again.stderr.splitlines()) == 1
