@@ -34,6 +34,8 @@ from tests.service.conftest import (
     browser,
     ok,
     other_process,
+    problem,
+    proposal,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,3 +318,49 @@ def test_the_demo_loads_into_an_empty_store_without_force(tmp_path: Path) -> Non
     assert loaded.exit_code == 0, loaded.stderr
     again = CliRunner().invoke(cli, ["demo"], env=env)
     assert again.exit_code == 1 and len(again.stderr.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ 7. ?at=
+@pytest.mark.parametrize(
+    "at",
+    [
+        "999999999999999999",  # beyond the last event: nothing to wait for
+        "99999999999999999999999999",  # too long
+        "-5",
+        "1e9",
+        "²",  # a digit to str.isdigit(), not to int()
+        "١٢",  # Arabic-Indic digits
+        " 3",
+        "",
+    ],
+)
+def test_the_consoles_at_wait_is_bounded(world: World, at: str) -> None:
+    person = browser(world, world.partner())
+    for path in ("/console/", "/console/initiatives"):
+        started = time.monotonic()
+        page = person.get(path, query_string={"at": at})
+        assert page.status_code == 200, page.get_data(as_text=True)
+        assert time.monotonic() - started < 1.0, path
+
+
+def test_the_consoles_at_wait_for_a_recorded_position_ends_in_2_s(world: World) -> None:
+    lead = world.partner()
+    person = browser(world, lead)
+    created = lead.post("/api/v1/initiatives", proposal(title={"en": "Hardening walk"}))
+    position = created.headers["X-Position"]
+    # No projector runs in this process: the views never reach it, the wait gives up.
+    started = time.monotonic()
+    page = person.get("/console/initiatives", query_string={"at": position})
+    waited = time.monotonic() - started
+    assert page.status_code == 200 and 1.8 < waited < 3.5
+    assert "Hardening walk" not in page.get_data(as_text=True)
+    world.project()
+    started = time.monotonic()
+    page = person.get("/console/initiatives", query_string={"at": position})
+    assert time.monotonic() - started < 1.0
+    assert "Hardening walk" in page.get_data(as_text=True)
+
+
+def test_x_min_position_refuses_digits_int_cannot_read(world: World) -> None:
+    answer = world.admin.get("/api/v1/initiatives", headers={"X-Min-Position": "\u00b2"})
+    problem(answer, 400)
