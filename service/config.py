@@ -155,6 +155,11 @@ class Settings:
                     f"TWINNING_{name.upper()} is still the example's placeholder "
                     f"({EXAMPLE_SECRET}...): set a secret of your own"
                 )
+        if settings.database.password.lower().startswith(EXAMPLE_SECRET):
+            raise ConfigError(
+                "TWINNING_DATABASE_URL's password is still the example's placeholder "
+                f"({EXAMPLE_SECRET}...): set a secret of your own"
+            )
         if settings.log_format not in ("json", "text"):
             raise ConfigError(f"TWINNING_LOG_FORMAT={settings.log_format!r} must be json or text")
         for origin in settings.cors_allowed():

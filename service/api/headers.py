@@ -24,9 +24,15 @@ DOCS_CSP = (
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
 
 
+# Files that are the same for everyone: caches may keep them whoever asked.
+STATIC_ENDPOINTS = ("static", "console.static", "swagger_ui_static")
+
+
 def _credentialed() -> bool:
     """The request showed a credential, or may have been given one (a login, a reset)."""
     req, state = current_request(), request_state()
+    if req.endpoint in STATIC_ENDPOINTS:
+        return False
     return (
         state.caller is not None
         or state.scraper
