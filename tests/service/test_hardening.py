@@ -7,6 +7,8 @@ import csv
 import io
 import logging
 import re
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from service.api.headers import script_hashes
 from service.app import close_app
 from service.cli import main as cli
 from service.config import ConfigError, Settings
+from service.infrastructure import ratelimits
 from service.infrastructure.runtime import runtime
 from tests.conftest import FAST_HASHING, IN_CI
 from tests.e2e.test_serve import free_port
@@ -82,6 +85,80 @@ def test_an_unreachable_redis_falls_back_to_per_process_limits_loudly(
         started = time.monotonic()
         assert [login(app) for _ in range(4)] == [401, 401, 401, 429]  # still limited
         assert time.monotonic() - started < 5  # nobody waits on the missing Redis
+    finally:
+        close_app(app)
+
+
+NO_DISK = ("--save", "", "--appendonly", "no")
+
+
+class OwnRedis:
+    """A Redis of the test's own on a free port, stopped and started again by its PID."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        import redis
+
+        self.server = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *NO_DISK],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=1).ping()
+                return
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "redis-server did not start in 10 s"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.kill()
+            self.server.wait(timeout=10)
+            self.server = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if IN_CI:
+            pytest.fail("redis-server is not installed: CI must run this")
+        pytest.skip("redis-server is not installed")
+    server = OwnRedis(binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_redis_going_away_falls_back_to_per_process_limits_and_back(
+    backend: dict[str, Any], own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "twinning.limits")
+    app = other_process(backend, rate_limit_storage=own_redis.url, login_limit_per_email="3/minute")
+    try:
+        assert [login(app), login(app)] == [401, 401]  # counted in Redis
+        assert limit_logs(caplog) == []
+        own_redis.stop()
+        started = time.monotonic()
+        # Per process from now on: a fresh budget of 3, then 429.
+        assert [login(app) for _ in range(4)] == [401, 401, 401, 429]
+        assert time.monotonic() - started < 5
+        errors = [r for r in limit_logs(caplog) if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "counted per process" in errors[0].getMessage()
+        own_redis.start()  # empty: its counters went with the old one
+        time.sleep(ratelimits.RETRY_SECONDS + 0.2)
+        # Back on Redis (the per-process window would refuse at once).
+        assert [login(app) for _ in range(4)] == [401, 401, 401, 429]
     finally:
         close_app(app)
 
