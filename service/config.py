@@ -32,11 +32,18 @@ LIMIT_STORAGES = ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster"
 # Variables read by the test suite and the benchmarks, not by the service.
 NOT_SETTINGS = {
     "TWINNING_TEST_POSTGRES_URL",
+    "TWINNING_TEST_REDIS_URL",
     "TWINNING_STATEFUL_EXAMPLES",
     "TWINNING_FUZZ_EXAMPLES",
     "TWINNING_TORTURE_SECONDS",
     "TWINNING_CRASH_SECONDS",
 }
+
+
+# The placeholders of deploy/twinning.env.example and deploy/kubernetes/secret.example.yaml:
+# a copy of the example deployed as it is would run with secrets everyone can read.
+EXAMPLE_SECRET = "change-me"
+_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
@@ -67,6 +74,9 @@ class Settings:
     login_limit_per_address: str = "100/minute"
     rate_limit: str = ""
     rate_limit_storage: str = "memory://"
+    # Prepended to every limit counter's key: services (or test runs) sharing one Redis
+    # keep their counters apart.
+    rate_limit_prefix: str = "twinning"
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     projection_batch: int = 2000
@@ -133,6 +143,22 @@ class Settings:
             raise ConfigError(
                 f"TWINNING_RATE_LIMIT_STORAGE must start with one of "
                 f"{', '.join(s + '://' for s in LIMIT_STORAGES)}"
+            )
+        if not _PREFIX.match(settings.rate_limit_prefix):
+            raise ConfigError(
+                f"TWINNING_RATE_LIMIT_PREFIX={settings.rate_limit_prefix!r} must be 1 to 64 "
+                "letters, digits or _ . : -"
+            )
+        for name in ("admin_password", "metrics_token"):
+            if getattr(settings, name).strip().lower().startswith(EXAMPLE_SECRET):
+                raise ConfigError(
+                    f"TWINNING_{name.upper()} is still the example's placeholder "
+                    f"({EXAMPLE_SECRET}...): set a secret of your own"
+                )
+        if settings.database.password.lower().startswith(EXAMPLE_SECRET):
+            raise ConfigError(
+                "TWINNING_DATABASE_URL's password is still the example's placeholder "
+                f"({EXAMPLE_SECRET}...): set a secret of your own"
             )
         if settings.log_format not in ("json", "text"):
             raise ConfigError(f"TWINNING_LOG_FORMAT={settings.log_format!r} must be json or text")

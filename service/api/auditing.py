@@ -1,19 +1,18 @@
 """What the audit endpoints and the console's audit pages share: who may audit, and the
-CSV export of audit entries."""
+CSV export of audit entries (written by service.api.csv_export, formulas defused)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response
 
 from domain.errors import NotPermitted
 from domain.values import Caller, Role
 from projections.queries import audit as audit_reads
+from service.api.csv_export import csv_download
 from service.infrastructure.runtime import runtime
 
 CSV_COLUMNS = [
@@ -39,38 +38,25 @@ def require_auditor(caller: Caller) -> None:
 
 
 def csv_response(statement: Any) -> Response:
+    """Every audit entry `statement` selects, as CSV (API and console alike)."""
     engine = runtime().engine
 
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+    def rows() -> Iterator[list[Any]]:
         for item in audit_reads.entry_stream(engine, statement):
-            writer.writerow(
-                [
-                    item["position"],
-                    item["at"],
-                    item["aggregate_type"],
-                    item["aggregate_id"],
-                    item["initiative_id"] or "",
-                    item["version"],
-                    item["type"],
-                    item["actor"]["account_id"] or "",
-                    item["actor"]["organisation_id"] or "",
-                    item["actor"]["role"] or "",
-                    item["request_id"] or "",
-                    item["rationale"] or "",
-                    json.dumps(item["changes"], ensure_ascii=False),
-                ]
-            )
-            if buffer.tell() > 65536:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
+            yield [
+                item["position"],
+                item["at"],
+                item["aggregate_type"],
+                item["aggregate_id"],
+                item["initiative_id"] or "",
+                item["version"],
+                item["type"],
+                item["actor"]["account_id"] or "",
+                item["actor"]["organisation_id"] or "",
+                item["actor"]["role"] or "",
+                item["request_id"] or "",
+                item["rationale"] or "",
+                json.dumps(item["changes"], ensure_ascii=False),
+            ]
 
-    return Response(
-        stream_with_context(lines()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
-    )
+    return csv_download(CSV_COLUMNS, rows(), "audit.csv")

@@ -10,16 +10,15 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from domain.errors import NotFound
 from domain.values import Caller
 from service.api.errors import ApiProblem
 from service.api.metrics import scraper_token
 from service.context import RequestState, current_request, request_id, request_state
-from service.infrastructure import readcache
+from service.infrastructure import ratelimits, readcache
 from service.infrastructure.credentials import IssuedToken, token_digest
+from service.infrastructure.ratelimits import SharedWindow
 from service.infrastructure.runtime import runtime
 
 LIMITER_KEY = "twinning.login_limits"
@@ -28,11 +27,17 @@ UNLIMITED = ("health.Health", "health.Ready", "metrics.Metrics")
 
 
 class LoginLimits:
-    """Login attempts per email and per client address, in moving windows."""
+    """Login attempts per email and per client address, in moving windows, on the storage
+    every process shares (service.infrastructure.ratelimits)."""
 
-    def __init__(self, per_email: str, per_address: str, storage: str = "memory://") -> None:
-        self.storage = storage_from_string(storage)
-        self.window = MovingWindowRateLimiter(self.storage)
+    def __init__(
+        self,
+        per_email: str,
+        per_address: str,
+        storage: str = "memory://",
+        prefix: str = "twinning",
+    ) -> None:
+        self.window = SharedWindow(storage, prefix)
         self.per_email = parse_many(per_email) if per_email else []
         self.per_address = parse_many(per_address) if per_address else []
 
@@ -42,7 +47,7 @@ class LoginLimits:
         ]
         for item, kind, key in checks:
             if not self.window.hit(item, "login", kind, key):
-                reset_at, _ = self.window.get_window_stats(item, "login", kind, key)
+                reset_at = self.window.reset_at(item, "login", kind, key)
                 wait = max(1, int(reset_at - time.time()) + 1)
                 raise ApiProblem(
                     429,
@@ -129,6 +134,15 @@ def init_app(app: Flask) -> None:
         settings.login_limit_per_email,
         settings.login_limit_per_address,
         settings.rate_limit_storage,
+        settings.rate_limit_prefix,
+    )
+    ratelimits.warn_at_start(
+        settings.rate_limit_storage,
+        bool(
+            settings.rate_limit
+            or settings.login_limit_per_email
+            or settings.login_limit_per_address
+        ),
     )
     if settings.rate_limit:
         # Every request but health checks counts against the global per-address limit.
@@ -139,6 +153,10 @@ def init_app(app: Flask) -> None:
             application_limits=[settings.rate_limit],
             application_limits_exempt_when=lambda: request.endpoint in UNLIMITED,
             storage_uri=settings.rate_limit_storage,
+            storage_options=ratelimits.storage_options(settings.rate_limit_storage),
+            key_prefix=settings.rate_limit_prefix,
+            # Redis away: per-process counters until it answers again (as for logins).
+            in_memory_fallback_enabled=ratelimits.is_shared(settings.rate_limit_storage),
             headers_enabled=True,
         )
     app.before_request(authenticate)

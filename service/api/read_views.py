@@ -16,7 +16,7 @@ from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
 from service.api.errors import ApiProblem
-from service.api.request import Blueprint, current_caller, documents, public
+from service.api.request import WAIT_SECONDS, Blueprint, current_caller, documents, public
 from service.api.schemas import (
     GoodPracticeQuerySchema,
     ImpactQuerySchema,
@@ -28,8 +28,6 @@ from service.api.schemas import (
 )
 from service.context import current_application, current_request, reader, request_state
 from service.infrastructure.runtime import runtime
-
-WAIT_SECONDS = 2.0
 
 MIN_POSITION_PARAMETER = {
     "in": "header",
@@ -49,7 +47,7 @@ def await_min_position() -> int | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to isdigit
         raise ApiProblem(400, "X-Min-Position must be a whole number (a command's X-Position).")
     position = int(raw)
     projector = runtime().projector

@@ -20,6 +20,9 @@ from service.api.errors import ApiProblem
 from service.context import current_request, request_state
 
 T = TypeVar("T")
+# The most a request waits for the read views to reach a position (X-Min-Position, and the
+# console's ?at= after a command).
+WAIT_SECONDS = 2.0
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -161,15 +161,32 @@ def serve(host: str, port: int, workers: int | None, projector: bool) -> None:
     show_default=True,
     help="The password of every demo account.",
 )
-def demo(password: str) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Load it into a store that already holds events (demo accounts beside real ones).",
+)
+def demo(password: str, force: bool) -> None:
     """Load a realistic sample network, accounts for every role and initiatives in every
-    state (accounts are NAME@demo.twinning.eu)."""
+    state (accounts are NAME@demo.twinning.eu). Refuses a store that already holds events
+    unless --force."""
     from service.cli.demo import load
 
     if len(password) < 12:
         raise click.BadParameter("must have at least 12 characters", param_hint="--password")
-    rt = open_runtime(load_settings())
+    settings = load_settings()
+    rt = open_runtime(settings)
     try:
+        # Demo accounts share one published password: never mix them into a real store
+        # by a slip of the hand.
+        held = rt.projector.head()
+        if held and not force:
+            click.echo(
+                f"twinning: {settings.database.describe()} already holds {held} events; "
+                "the demo goes into an empty store (--force to load it anyway)",
+                err=True,
+            )
+            sys.exit(1)
         counts = load(rt, password)
         rt.projector.catch_up()
     except RuntimeError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -16,13 +17,15 @@ from domain.values import MULTILINGUAL_FIELDS, Caller, State
 from projections import queries
 from projections.queries import audit as audit_reads
 from service.api.representations import representation
+from service.api.request import WAIT_SECONDS  # as long as X-Min-Position waits
 from service.api.schemas import InitiativeListQuerySchema
 from service.console import bp, forms, need_login
 from service.context import reader
 from service.infrastructure.runtime import runtime
 
 PAGE_SIZE = 20
-WAIT_SECONDS = 2.0
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+AT_POSITION = re.compile(r"[0-9]{1,18}")
 LIFECYCLE = tuple(state.value for state in LIFECYCLE_STATES)
 DONE = {
     "propose": _l("Your initiative is proposed."),
@@ -45,10 +48,15 @@ DONE = {
 
 
 def wait_for(position: Any) -> None:
-    """Read-your-writes after a command: wait (briefly) until the views show it."""
+    """Read-your-writes after a command: wait (at most WAIT_SECONDS) until the views show
+    it. A position that is not a command's (not ASCII digits, or past the last recorded
+    event) is not waited for: the page shows what the views hold now."""
     raw = str(position or "")
-    if raw.isdigit() and len(raw) < 18:
-        runtime().projector.wait(int(raw), WAIT_SECONDS)
+    if not AT_POSITION.fullmatch(raw):
+        return
+    projector = runtime().projector
+    if int(raw) <= projector.head():
+        projector.wait(int(raw), WAIT_SECONDS)
 
 
 # ------------------------------------------------------------------------ home

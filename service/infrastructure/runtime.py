@@ -52,12 +52,19 @@ def _sqlite_pragmas(heap_mib: int) -> Callable[[object, ConnectionPoolEntry], No
     return apply
 
 
+# Errors (and their log lines) never show a statement's bound values: they hold token
+# digests, emails and personal data.
+HIDE_PARAMETERS = True
+
+
 def make_engine(database: Database, settings: Settings) -> sa.Engine:
     if database.kind == "sqlite":
         assert database.views_path is not None
         database.views_path.parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            database.sqlalchemy_url(), connect_args={"check_same_thread": False, "timeout": 30}
+            database.sqlalchemy_url(),
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=HIDE_PARAMETERS,
         )
         sa_event.listen(engine, "connect", _sqlite_pragmas(settings.sqlite_heap_mib))
         return engine
@@ -71,6 +78,7 @@ def make_engine(database: Database, settings: Settings) -> sa.Engine:
         pool_pre_ping=True,
         pool_recycle=600,
         connect_args=connect_args,
+        hide_parameters=HIDE_PARAMETERS,
     )
 
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -57,12 +58,27 @@ def twinning_commands(argv: list[str]) -> None:
         raise AssertionError(f"unexpected command {argv}")
 
 
-def test_compose_runs_postgres_two_apis_two_projectors_and_a_proxy() -> None:
+def test_compose_runs_postgres_redis_two_apis_two_projectors_and_a_proxy() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert {"postgres", "init", "api1", "api2", "projector1", "projector2", "proxy"} <= set(
-        services
-    )
+    assert {
+        "postgres",
+        "redis",
+        "init",
+        "api1",
+        "api2",
+        "projector1",
+        "projector2",
+        "proxy",
+    } <= set(services)
+    # Both APIs count login attempts in the one Redis, which they wait for.
+    storage = urlsplit(services["api1"]["environment"]["TWINNING_RATE_LIMIT_STORAGE"])
+    assert storage.scheme == "redis" and storage.hostname in services
+    assert services[storage.hostname]["image"].startswith("redis:")
+    assert storage.port == 6379
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
+    for name in ("api1", "api2"):
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
     for name in ("projector1", "projector2"):
         assert services[name]["command"] == ["twinning", "project"]
     twinning_commands(services["init"]["command"])
@@ -103,6 +119,8 @@ def test_kubernetes_manifests_have_probes_and_run_real_commands() -> None:
         ("Deployment", "twinning-api"),
         ("Service", "twinning-api"),
         ("Deployment", "twinning-projector"),
+        ("Deployment", "twinning-redis"),
+        ("Service", "twinning-redis"),
         ("ConfigMap", "twinning"),
     } <= kinds
     secret = yaml.safe_load((folder / "secret.example.yaml").read_text())
@@ -112,6 +130,10 @@ def test_kubernetes_manifests_have_probes_and_run_real_commands() -> None:
             continue
         spec = document["spec"]["template"]["spec"]
         assert spec["securityContext"]["runAsNonRoot"] is True
+        if document["metadata"]["name"] == "twinning-redis":
+            [redis] = spec["containers"]
+            assert redis["image"].startswith("redis:") and redis["readinessProbe"]
+            continue
         for container in spec.get("initContainers", []) + spec["containers"]:
             twinning_commands(container["command"])
             sources = {s.get("secretRef", {}).get("name") for s in container["envFrom"]}
@@ -122,8 +144,26 @@ def test_kubernetes_manifests_have_probes_and_run_real_commands() -> None:
             assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
         else:
             assert document["spec"]["replicas"] >= 2  # hot/cold projectors
-    for key in yaml.safe_load((folder / "configmap.yaml").read_text())["data"]:
+    config = yaml.safe_load((folder / "configmap.yaml").read_text())["data"]
+    for key in config:
         assert key in SETTINGS
+    # The API pods share their login counters through the Redis Service.
+    storage = urlsplit(config["TWINNING_RATE_LIMIT_STORAGE"])
+    [service] = [
+        d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == storage.hostname
+    ]
+    [port] = service["spec"]["ports"]
+    assert storage.scheme == "redis" and storage.port == port["port"]
+    [redis] = [
+        d
+        for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == storage.hostname
+    ]
+    labels = redis["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    [container] = redis["spec"]["template"]["spec"]["containers"]
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    Settings.from_env(environ={"TWINNING_RATE_LIMIT_STORAGE": storage.geturl()})
 
 
 def test_systemd_units_run_real_commands() -> None:
