@@ -9,11 +9,20 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from service.app import close_app
 from service.infrastructure.credentials import PURGE_GRACE, password_resets, token_digest, tokens
 from service.infrastructure.runtime import CLOCK_KEY, runtime
-from tests.service.conftest import PASSWORD, Client, World, ok, other_process, problem
+from tests.service.conftest import (
+    PASSWORD,
+    Client,
+    World,
+    as_in,
+    ok,
+    other_process,
+    problem,
+)
 
 NEW_PASSWORD = "a brand new passphrase 42"
 A = "/api/v1"
@@ -33,8 +42,8 @@ def redeem(world: World, reset_token: str, new: str = NEW_PASSWORD) -> Any:
     )
 
 
-def can_log_in(world: World, email: str, password: str) -> bool:
-    response = world.http.post(f"{A}/auth/tokens", json={"email": email, "password": password})
+def can_log_in(http: FlaskClient, email: str, password: str) -> bool:
+    response = http.post(f"{A}/auth/tokens", json={"email": email, "password": password})
     return response.status_code == 201
 
 
@@ -49,15 +58,15 @@ def test_a_password_change_revokes_every_token_and_the_new_password_logs_in(
     assert int(response.headers["X-Position"]) > 0
     problem(person.get(f"{A}/users/me"), 401)  # the token used
     problem(other_session.get(f"{A}/users/me"), 401)
-    assert not can_log_in(world, person.account["email"], PASSWORD)
-    assert can_log_in(world, person.account["email"], NEW_PASSWORD)
+    assert not can_log_in(world.http, person.account["email"], PASSWORD)
+    assert can_log_in(world.http, person.account["email"], NEW_PASSWORD)
 
 
 def test_a_wrong_current_password_is_403_and_changes_nothing(world: World) -> None:
     person = world.partner()
     problem(change(person, current="not my password at all"), 403)
     ok(person.get(f"{A}/users/me"))
-    assert can_log_in(world, person.account["email"], PASSWORD)
+    assert can_log_in(world.http, person.account["email"], PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -108,11 +117,11 @@ def test_a_reset_sets_a_new_password_once_and_revokes_every_token(world: World) 
     assert response.status_code == 204, response.json
     assert int(response.headers["X-Position"]) > 0
     problem(person.get(f"{A}/users/me"), 401)
-    assert can_log_in(world, person.account["email"], NEW_PASSWORD)
-    assert not can_log_in(world, person.account["email"], PASSWORD)
+    assert can_log_in(world.http, person.account["email"], NEW_PASSWORD)
+    assert not can_log_in(world.http, person.account["email"], PASSWORD)
     again = problem(redeem(world, issued["reset_token"], "yet another passphrase 7"), 400)
     assert issued["reset_token"] not in str(again)
-    assert can_log_in(world, person.account["email"], NEW_PASSWORD)
+    assert can_log_in(world.http, person.account["email"], NEW_PASSWORD)
 
 
 def test_an_unknown_reset_is_400_and_a_weak_password_422_without_using_it(
@@ -197,8 +206,8 @@ def test_people_correct_their_name_and_admins_the_email(world: World) -> None:
     body = ok(response)
     assert body["email"] == "ana.novak@example.eu" and body["name"] == "Ana Novak"
     assert int(response.headers["X-Position"]) > 0
-    assert can_log_in(world, "ana.novak@example.eu", PASSWORD)
-    assert not can_log_in(world, old_email, PASSWORD)
+    assert can_log_in(world.http, "ana.novak@example.eu", PASSWORD)
+    assert not can_log_in(world.http, old_email, PASSWORD)
     # The old email is free again: a new account takes it, and logs in with it.
     newcomer = world.account(email=old_email)
     assert newcomer.id != person.id
@@ -212,7 +221,7 @@ def test_a_taken_email_is_409_and_changes_nothing(world: World) -> None:
     )
     assert body["type"].endswith("duplicate-email")
     assert ok(world.admin.get(f"{A}/users/{one.id}"))["email"] == one.account["email"]
-    assert can_log_in(world, one.account["email"], PASSWORD)
+    assert can_log_in(world.http, one.account["email"], PASSWORD)
     problem(world.admin.patch(f"{A}/users/{one.id}", {}), 422)
     problem(world.admin.patch(f"{A}/users/{one.id}", {"email": "not an email"}), 422)
 
@@ -222,8 +231,8 @@ def test_an_email_moves_back_and_forth(world: World) -> None:
     first = person.account["email"]
     ok(world.admin.patch(f"{A}/users/{person.id}", {"email": "moved@twinning.test"}))
     ok(world.admin.patch(f"{A}/users/{person.id}", {"email": first}))
-    assert can_log_in(world, first, PASSWORD)
-    assert not can_log_in(world, "moved@twinning.test", PASSWORD)
+    assert can_log_in(world.http, first, PASSWORD)
+    assert not can_log_in(world.http, "moved@twinning.test", PASSWORD)
     world.account(email="moved@twinning.test")
 
 
@@ -232,12 +241,12 @@ def test_a_reactivated_account_logs_in_again(world: World) -> None:
     person = world.partner()
     problem(world.admin.post(f"{A}/users/{person.id}/reactivate"), 409)
     ok(world.admin.post(f"{A}/users/{person.id}/deactivate"))
-    assert not can_log_in(world, person.account["email"], PASSWORD)
+    assert not can_log_in(world.http, person.account["email"], PASSWORD)
     problem(person.post(f"{A}/users/{person.id}/reactivate"), 401)
     response = world.admin.post(f"{A}/users/{person.id}/reactivate")
     assert ok(response)["active"] is True and int(response.headers["X-Position"]) > 0
     problem(person.get(f"{A}/users/me"), 401)  # the old tokens were revoked for good
-    assert can_log_in(world, person.account["email"], PASSWORD)
+    assert can_log_in(world.http, person.account["email"], PASSWORD)
     problem(world.admin.post(f"{A}/users/{person.id}/reactivate"), 409)
 
 
@@ -264,3 +273,20 @@ def test_credentials_past_use_are_deleted(clocked: tuple[Flask, list[datetime]])
     at[0] += timedelta(hours=25) + PURGE_GRACE
     world.login(person.account["email"], NEW_PASSWORD)  # a login purges
     assert rows() == (1, 0)  # only the token just issued is left
+
+
+def test_another_process_sees_the_corrections_at_once(world: World, second: Flask) -> None:
+    """Each process caches accounts and email claims: a correction made through one is what
+    the other answers with next (logins, and the caller's own account)."""
+    person = world.partner()
+    there = as_in(second, person)
+    old_email = person.account["email"]
+    assert ok(there.get(f"{A}/users/me"))["email"] == old_email
+    other = second.test_client()
+    assert can_log_in(other, old_email, PASSWORD)  # the claim is cached there now
+    ok(person.patch(f"{A}/users/me", {"name": "Renamed Here"}))
+    ok(world.admin.patch(f"{A}/users/{person.id}", {"email": "moved-here@twinning.test"}))
+    mine = ok(there.get(f"{A}/users/me"))
+    assert (mine["name"], mine["email"]) == ("Renamed Here", "moved-here@twinning.test")
+    assert not can_log_in(other, old_email, PASSWORD)
+    assert can_log_in(other, "moved-here@twinning.test", PASSWORD)
