@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import current_app
 from flask.views import MethodView
+from flask_limiter.util import get_remote_address
 
 from domain.account import Account
 from domain.application import require_role
 from domain.values import ROLES, Role
+from service.api.authentication import LIMITER_KEY
 from service.api.errors import ApiProblem
 from service.api.request import Blueprint, current_caller, documents, iso, with_headers
 from service.api.schemas import RoleSchema, UserCreateSchema, UserSchema
@@ -20,6 +23,7 @@ from service.api.schemas.accounts import (
     UserUpdateSchema,
 )
 from service.context import request_state
+from service.infrastructure.credentials import RESET_TTL
 from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
@@ -73,7 +77,7 @@ class Me(MethodView):
 
     @blp.arguments(MeUpdateSchema())
     @blp.response(200, UserSchema)
-    @documents(blp, 400, 401, 413, 415, 422)
+    @documents(blp, 400, 401, 412, 413, 415, 422)
     def patch(self, data: dict[str, Any]) -> Any:
         """Correct your own name (rectification)."""
         caller = current_caller()
@@ -88,13 +92,15 @@ class Me(MethodView):
 class MyPassword(MethodView):
     @blp.arguments(PasswordChangeSchema())
     @blp.response(204)
-    @documents(blp, 400, 401, 403, 413, 415, 422)
+    @documents(blp, 400, 401, 403, 412, 413, 415, 422, 429)
     def post(self, data: dict[str, Any]) -> Any:
         """Change your password. Every token of the account, this one included, is revoked:
-        log in again with the new password."""
+        log in again with the new password. Attempts count against the login limits."""
         caller = current_caller()
         rt = runtime()
         account = rt.app.account(UUID(caller.account_id))
+        # A stolen token must not let its holder guess the password faster than a login.
+        current_app.extensions[LIMITER_KEY].hit(account.email, get_remote_address() or "")
         if not rt.credentials.check_password(caller.account_id, data["current_password"]):
             raise ApiProblem(403, "The current password is wrong.")
         require_fit_password(data["new_password"], account.email)
@@ -184,8 +190,9 @@ class PasswordReset(MethodView):
         token is shown only in this answer; the service keeps only its digest."""
         actor = require_role(current_caller(), Role.ADMIN)
         rt = runtime()
-        rt.app.account(user_id)  # 404 before a reset is stored for no account
-        issued = rt.credentials.issue_reset(str(user_id), rt.now())
-        outcome = rt.app.issue_password_reset(user_id, actor=actor, expires_at=issued.expires_at)
+        now = rt.now()
+        # Recorded first (404 for no account): no reset exists that the log does not show.
+        outcome = rt.app.issue_password_reset(user_id, actor=actor, expires_at=now + RESET_TTL)
+        issued = rt.credentials.issue_reset(str(user_id), now)
         body = {"reset_token": issued.token, "expires_at": iso(issued.expires_at)}
         return with_headers(body, position=outcome.position)

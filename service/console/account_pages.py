@@ -9,16 +9,19 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import Response, abort, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
 
 from domain.application import require_role
 from domain.errors import DomainError, InvalidFields
 from domain.values import Role
+from service.api.authentication import LIMITER_KEY
 from service.console import bp, need_login, session
 from service.console.pages import refusal
 from service.context import request_state
+from service.infrastructure.credentials import RESET_TTL
 from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
@@ -41,12 +44,14 @@ def password() -> Any:
     rt = runtime()
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
+    account = rt.app.account(UUID(caller.account_id))
+    # As over the API: password guesses count against the login limits (429 past them).
+    current_app.extensions[LIMITER_KEY].hit(account.email, get_remote_address() or "")
     try:
         if not rt.credentials.check_password(caller.account_id, current[:1024]):
             raise InvalidFields({"current_password": [_("The current password is wrong.")]})
         if new != request.form.get("confirm_password", ""):
             raise InvalidFields({"confirm_password": [_("The two new passwords differ.")]})
-        account = rt.app.account(UUID(caller.account_id))
         require_fit_password(new, account.email)
     except DomainError as error:
         shown = refusal(error)
@@ -105,8 +110,9 @@ def account_action(account_id: UUID, action: str) -> Any:
     target = rt.app.account(account_id)
     try:
         if action == "reset":
-            issued = rt.credentials.issue_reset(str(account_id), rt.now())
-            rt.app.issue_password_reset(account_id, actor=actor, expires_at=issued.expires_at)
+            now = rt.now()
+            rt.app.issue_password_reset(account_id, actor=actor, expires_at=now + RESET_TTL)
+            issued = rt.credentials.issue_reset(str(account_id), now)
             # Shown in this answer only (no-store): the service keeps just its digest.
             return render_template("console/account.html", account=target, reset=issued)
         if action == "deactivate":

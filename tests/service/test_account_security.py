@@ -290,3 +290,13 @@ def test_another_process_sees_the_corrections_at_once(world: World, second: Flas
     assert (mine["name"], mine["email"]) == ("Renamed Here", "moved-here@twinning.test")
     assert not can_log_in(other, old_email, PASSWORD)
     assert can_log_in(other, "moved-here@twinning.test", PASSWORD)
+
+
+def test_password_change_attempts_count_against_the_login_limits(world: World) -> None:
+    person = world.partner()  # its login was one attempt of the 10 a minute
+    for _ in range(9):
+        problem(change(person, current="a wrong guess, again"), 403)
+    response = change(person)
+    problem(response, 429)
+    assert int(response.headers["Retry-After"]) >= 1
+    ok(person.get(f"{A}/users/me"))
