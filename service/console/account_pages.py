@@ -18,14 +18,15 @@ from domain.application import require_role
 from domain.errors import DomainError, InvalidFields
 from domain.values import Role
 from service.api.authentication import LIMITER_KEY
-from service.console import bp, need_login, session
+from service.api.schemas.accounts import UserUpdateSchema
+from service.console import bp, forms, need_login, session
 from service.console.pages import refusal
 from service.context import request_state
 from service.infrastructure.credentials import RESET_TTL
 from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
-ACTIONS = ("reset", "deactivate", "reactivate")
+ACTIONS = ("reset", "rectify", "deactivate", "reactivate")
 # The password rules' words (service.infrastructure.passwords), so that they are translated.
 PASSWORD_MESSAGES = (
     _l("At least 12 characters."),
@@ -96,6 +97,7 @@ def account(account_id: UUID) -> Any:
 
 def _done_text() -> str | None:
     return {
+        "rectify": _("The account is corrected."),
         "deactivate": _("The account is deactivated."),
         "reactivate": _("The account is active again."),
     }.get(request.args.get("done", ""))
@@ -115,12 +117,19 @@ def account_action(account_id: UUID, action: str) -> Any:
             issued = rt.credentials.issue_reset(str(account_id), now)
             # Shown in this answer only (no-store): the service keeps just its digest.
             return render_template("console/account.html", account=target, reset=issued)
-        if action == "deactivate":
+        if action == "rectify":
+            # The API's schema, then the same command: a taken email is refused (409).
+            fields = {k: request.form.get(k, "").strip() for k in ("name", "email")}
+            forms.check_text(request.form)
+            data = forms.load(UserUpdateSchema(), fields)
+            rt.app.rectify_account(account_id, actor=actor, **data)
+        elif action == "deactivate":
             rt.app.deactivate(account_id, actor=actor)
             rt.credentials.revoke_all(str(account_id), rt.now())
         else:
             rt.app.reactivate(account_id, actor=actor)
     except DomainError as error:
         shown = refusal(error)
-        return render_template("console/account.html", account=target, **shown), shown["status"]
+        page = render_template("console/account.html", account=target, form=request.form, **shown)
+        return page, shown["status"]
     return redirect(url_for("console.account", account_id=account_id, done=action), code=303)

@@ -87,3 +87,20 @@ def test_account_pages_are_for_admins_only(world: World) -> None:
     assert person.get("/console/accounts").status_code == 403
     assert person.get(f"/console/accounts/{partner.id}").status_code == 403
     assert person.post(f"/console/accounts/{partner.id}/do/reset").status_code == 403
+
+
+def test_an_admin_corrects_a_name_and_email_and_a_taken_email_is_refused(world: World) -> None:
+    partner, other = world.partner(), world.partner()
+    admin = browser(world, world.admin)
+    path = f"/console/accounts/{partner.id}"
+    admin.get(path)
+    taken = admin.post(f"{path}/do/rectify", {"name": "Ana", "email": other.account["email"]})
+    assert taken.status_code == 409 and "This email is taken" in taken.get_data(as_text=True)
+    bad = admin.post(f"{path}/do/rectify", {"name": "", "email": "not an email"})
+    html = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="name-error"' in html and 'id="email-error"' in html
+    done = admin.post(f"{path}/do/rectify", {"name": "Ana Novak", "email": "ana@twinning.test"})
+    assert done.status_code == 303
+    page = admin.get(done.headers["Location"]).get_data(as_text=True)
+    assert "Ana Novak" in page and "ana@twinning.test" in page and "corrected" in page
+    assert ok(world.login("ana@twinning.test").get("/api/v1/users/me"))["id"] == partner.id
