@@ -147,7 +147,7 @@ class UserUpdateSchema(CommandSchema):
     email = fields.Email(validate=validate.Length(max=254))
 
     @validates_schema
-    def _something(self, data: dict[str, Any], **kwargs: Any) -> None:
+    def _name_or_email(self, data: dict[str, Any], **kwargs: Any) -> None:
         if "name" not in data and "email" not in data:
             raise ValidationError("Send name, email or both.", "name")
 
