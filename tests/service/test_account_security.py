@@ -300,3 +300,22 @@ def test_password_change_attempts_count_against_the_login_limits(world: World) -
     problem(response, 429)
     assert int(response.headers["Retry-After"]) >= 1
     ok(person.get(f"{A}/users/me"))
+
+
+def test_the_new_events_are_in_the_feed_and_the_audit_trail(world: World) -> None:
+    person = world.partner()
+    reset = reset_for(world, person)
+    assert redeem(world, reset["reset_token"]).status_code == 204
+    ok(world.admin.patch(f"{A}/users/{person.id}", {"email": "audited@twinning.test"}))
+    ok(world.admin.post(f"{A}/users/{person.id}/deactivate"))
+    ok(world.admin.post(f"{A}/users/{person.id}/reactivate"))
+    world.project()
+    feed = ok(world.admin.get(f"{A}/events?limit=200"))
+    types = [item["type"] for item in feed["items"]]
+    for name in ("PasswordResetIssued", "PasswordResetUsed", "Rectified", "Reactivated"):
+        assert any(t.endswith(name) for t in types), (name, types)
+    entries = ok(world.admin.get(f"{A}/audit/entries?limit=200"))
+    assert any(e["type"].endswith("PasswordResetUsed") for e in entries["items"])
+    assert ok(world.admin.get(f"{A}/audit/verify"))["ok"] is True
+    everything = str(feed) + str(entries)
+    assert reset["reset_token"] not in everything and NEW_PASSWORD not in everything
