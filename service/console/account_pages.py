@@ -1,5 +1,6 @@
 """Console pages for accounts: everybody changes their own password; admins look an account
-up, issue it a password reset (its token shown once) and deactivate or reactivate it.
+up, correct its name or email, issue it a password reset (its token shown once), and
+deactivate or reactivate it.
 
 The same application commands and credential store as the API's account endpoints; the
 password rules are the API's (service.infrastructure.passwords)."""
