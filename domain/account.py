@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import InvalidFields, StateConflict
+from domain.errors import DuplicateEmail, InvalidFields, StateConflict
 from domain.values import ROLES, Actor, Caller
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 NAME_MAX = 200
+# The role an actor records when a person acts on their own account (not by a role held).
+SELF = "self"
 
 
 def normalise_email(email: str) -> str:
@@ -30,6 +33,12 @@ def account_errors(email: Any, name: Any, roles: Any) -> dict[str, list[str]]:
     if not isinstance(roles, list) or any(r not in ROLES for r in roles):
         errors["roles"] = [f"Each role must be one of {', '.join(ROLES)}."]
     return errors
+
+
+def rectify_errors(name: Any, email: Any) -> dict[str, list[str]]:
+    """The problems of a corrected name or email (None: left as it is)."""
+    sent = {"name": name, "email": email}
+    return {f: m for f, m in account_errors(email, name, []).items() if sent[f] is not None}
 
 
 class Account(Aggregate):
@@ -51,6 +60,27 @@ class Account(Aggregate):
         actor: Actor
 
     class Deactivated(Aggregate.Event):
+        actor: Actor
+
+    class Reactivated(Aggregate.Event):
+        actor: Actor
+
+    class Rectified(Aggregate.Event):
+        """The name and email as corrected (both, whichever changed: one event a command)."""
+
+        name: str
+        email: str
+        actor: Actor
+
+    # What happened to the password, never the password, a token or a digest of either.
+    class PasswordChanged(Aggregate.Event):
+        actor: Actor
+
+    class PasswordResetIssued(Aggregate.Event):
+        expires_at: datetime
+        actor: Actor
+
+    class PasswordResetUsed(Aggregate.Event):
         actor: Actor
 
     @classmethod
@@ -121,11 +151,69 @@ class Account(Aggregate):
     def _deactivated(self, actor: Actor) -> None:
         self.active = False
 
+    def reactivate(self, actor: Actor) -> None:
+        if self.active:
+            raise StateConflict("The account is active already.")
+        self._reactivated(actor=actor)
+
+    @event(Reactivated)
+    def _reactivated(self, actor: Actor) -> None:
+        self.active = True
+
+    def rectify(self, actor: Actor, name: str | None = None, email: str | None = None) -> None:
+        """Corrects the name and/or the email (the caller claims a new email's index)."""
+        errors = rectify_errors(name, email)
+        if errors:
+            raise InvalidFields(errors)
+        name = self.name if name is None else name
+        email = self.email if email is None else email
+        self._rectified(name=name.strip(), email=normalise_email(email), actor=actor)
+
+    @event(Rectified)
+    def _rectified(self, name: str, email: str, actor: Actor) -> None:
+        self.name = name
+        self.email = email
+
+    def password_changed(self, actor: Actor) -> None:
+        self._password_changed(actor=actor)
+
+    @event(PasswordChanged)
+    def _password_changed(self, actor: Actor) -> None:
+        pass
+
+    def reset_issued(self, expires_at: datetime, actor: Actor) -> None:
+        self._reset_issued(expires_at=expires_at, actor=actor)
+
+    @event(PasswordResetIssued)
+    def _reset_issued(self, expires_at: datetime, actor: Actor) -> None:
+        pass
+
+    def reset_used(self, actor: Actor) -> None:
+        if not self.active:
+            raise StateConflict("The account is deactivated.")
+        self._reset_used(actor=actor)
+
+    @event(PasswordResetUsed)
+    def _reset_used(self, actor: Actor) -> None:
+        pass
+
+    def as_self(self, request_id: str | None = None) -> Actor:
+        """The actor of what a person does to their own account (no role is used)."""
+        return Actor(str(self.id), self.organisation_id, SELF, request_id)
+
 
 class EmailIndex(Aggregate):
-    """Claims an email address for one account: saved with the account, so emails are unique."""
+    """Claims an email address for one account: saved with the account, so emails are unique.
+    Its id derives from the email, so a released index is claimed again (`Reclaimed`) rather
+    than created anew; the version check of that event keeps two claims from both landing."""
 
     class Claimed(Aggregate.Created):
+        account_id: UUID
+
+    class Released(Aggregate.Event):
+        pass
+
+    class Reclaimed(Aggregate.Event):
         account_id: UUID
 
     @staticmethod
@@ -137,4 +225,26 @@ class EmailIndex(Aggregate):
         return cls._create(cls.Claimed, id=cls.id_for(email), account_id=account_id)
 
     def __init__(self, account_id: UUID) -> None:
+        self.account_id: UUID | None = account_id
+
+    @property
+    def claimed(self) -> bool:
+        return self.account_id is not None
+
+    def release(self) -> None:
+        if self.account_id is None:
+            raise StateConflict("The email is not claimed.")
+        self._released()
+
+    @event(Released)
+    def _released(self) -> None:
+        self.account_id = None
+
+    def reclaim(self, account_id: UUID) -> None:
+        if self.account_id is not None:
+            raise DuplicateEmail("An account with this email exists already.")
+        self._reclaimed(account_id=account_id)
+
+    @event(Reclaimed)
+    def _reclaimed(self, account_id: UUID) -> None:
         self.account_id = account_id

@@ -566,11 +566,21 @@ class Twinning(Application[UUID]):
         except NotFound:
             raise InvalidFields({"organisation_id": ["No such organisation."]}) from None
         account = Account.register(email, name, str(organisation_id), roles, actor)
-        claim = EmailIndex.claim(account.email, account.id)
+        claim = self._claim(account.email, account.id)
         try:
             return Outcome(account, self._save(account, claim))
         except IntegrityError:
             raise DuplicateEmail("An account with this email exists already.") from None
+
+    def _claim(self, email: str, account_id: UUID) -> EmailIndex:
+        """The email's index claimed for the account, to save with it: a new index, or a
+        released one claimed again; DuplicateEmail when another account holds it."""
+        try:
+            index = self._load(EmailIndex, EmailIndex.id_for(email))
+        except NotFound:
+            return EmailIndex.claim(email, account_id)
+        index.reclaim(account_id)
+        return index
 
     def account(self, account_id: UUID) -> Account:
         return self._load(Account, account_id)
@@ -579,6 +589,8 @@ class Twinning(Application[UUID]):
         try:
             claim = self._load(EmailIndex, EmailIndex.id_for(normalise_email(email)))
         except NotFound:
+            return None
+        if claim.account_id is None:  # released: the account moved to another email
             return None
         return self.account(claim.account_id)
 
@@ -597,6 +609,59 @@ class Twinning(Application[UUID]):
         if actor.account_id == str(account_id):
             raise NotPermitted("You cannot deactivate your own account.")
         account.deactivate(actor)
+        return Outcome(account, self._save_account(account))
+
+    def reactivate(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
+        account = self.account(account_id)
+        account.reactivate(actor)
+        return Outcome(account, self._save_account(account))
+
+    def rectify_account(
+        self, account_id: UUID, *, actor: Actor, name: str | None = None, email: str | None = None
+    ) -> Outcome[Account]:
+        """Corrects an account's name and/or email. A new email's index is claimed and the
+        old one released in the same save as the account's event, so the email stays unique
+        and the old one can be registered again."""
+        account = self.account(account_id)
+        old_email = account.email
+        account.rectify(actor, name=name, email=email)
+        if account.email == old_email:
+            return Outcome(account, self._save_account(account))
+        claim = self._claim(account.email, account.id)
+        indexes = [claim]
+        with contextlib.suppress(NotFound):  # an account always has one; nothing to free else
+            old = self._load(EmailIndex, EmailIndex.id_for(old_email))
+            if old.account_id == account.id:
+                old.release()
+                indexes.append(old)
+        try:
+            return Outcome(account, self._save(account, *indexes))
+        except IntegrityError:
+            taken = self.account_by_email(account.email)
+            if taken is not None and taken.id != account.id:
+                raise DuplicateEmail("An account with this email exists already.") from None
+            raise StaleVersion(
+                "The account changed at the same time; please try again.",
+                self.account(account.id).version,
+            ) from None
+
+    def change_password(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
+        """Records that the password changed (the credential store holds the hash)."""
+        account = self.account(account_id)
+        account.password_changed(actor)
+        return Outcome(account, self._save_account(account))
+
+    def issue_password_reset(
+        self, account_id: UUID, *, actor: Actor, expires_at: datetime
+    ) -> Outcome[Account]:
+        account = self.account(account_id)
+        account.reset_issued(expires_at, actor)
+        return Outcome(account, self._save_account(account))
+
+    def use_password_reset(self, account_id: UUID, *, request_id: str | None) -> Outcome[Account]:
+        """Records that the account's holder redeemed a reset; refused if deactivated."""
+        account = self.account(account_id)
+        account.reset_used(account.as_self(request_id))
         return Outcome(account, self._save_account(account))
 
     def _save_account(self, account: Account) -> int:

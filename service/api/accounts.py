@@ -5,15 +5,26 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from flask import current_app
 from flask.views import MethodView
+from flask_limiter.util import get_remote_address
 
 from domain.account import Account
 from domain.application import require_role
 from domain.values import ROLES, Role
+from service.api.authentication import LIMITER_KEY
 from service.api.errors import ApiProblem
-from service.api.request import Blueprint, current_caller, documents, with_headers
+from service.api.request import Blueprint, current_caller, documents, iso, with_headers
 from service.api.schemas import RoleSchema, UserCreateSchema, UserSchema
+from service.api.schemas.accounts import (
+    MeUpdateSchema,
+    PasswordChangeSchema,
+    PasswordResetSchema,
+    UserUpdateSchema,
+)
 from service.context import request_state
+from service.infrastructure.credentials import RESET_TTL
+from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Accounts and roles.")
@@ -64,6 +75,40 @@ class Me(MethodView):
             runtime().read_cache.account(UUID(caller.account_id), request_state().head)
         )
 
+    @blp.arguments(MeUpdateSchema())
+    @blp.response(200, UserSchema)
+    @documents(blp, 400, 401, 412, 413, 415, 422)
+    def patch(self, data: dict[str, Any]) -> Any:
+        """Correct your own name (rectification)."""
+        caller = current_caller()
+        account_id = UUID(caller.account_id)
+        app = runtime().app
+        actor = app.account(account_id).as_self(caller.request_id)
+        outcome = app.rectify_account(account_id, actor=actor, name=data["name"])
+        return with_headers(user_body(outcome.aggregate), position=outcome.position)
+
+
+@blp.route("/me/password")
+class MyPassword(MethodView):
+    @blp.arguments(PasswordChangeSchema())
+    @blp.response(204)
+    @documents(blp, 400, 401, 403, 412, 413, 415, 422, 429)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Change your password. Every token of the account, this one included, is revoked:
+        log in again with the new password. Attempts count against the login limits."""
+        caller = current_caller()
+        rt = runtime()
+        account = rt.app.account(UUID(caller.account_id))
+        # A stolen token must not let its holder guess the password faster than a login.
+        current_app.extensions[LIMITER_KEY].hit(account.email, get_remote_address() or "")
+        if not rt.credentials.check_password(caller.account_id, data["current_password"]):
+            raise ApiProblem(403, "The current password is wrong.")
+        require_fit_password(data["new_password"], account.email)
+        rt.credentials.set_password(caller.account_id, data["new_password"])
+        rt.credentials.revoke_all(caller.account_id, rt.now())
+        outcome = rt.app.change_password(account.id, actor=account.as_self(caller.request_id))
+        return with_headers(None, position=outcome.position)
+
 
 @blp.route("/<uuid:user_id>")
 class UserById(MethodView):
@@ -73,6 +118,18 @@ class UserById(MethodView):
         """One account (admin)."""
         require_role(current_caller(), Role.ADMIN)
         return user_body(runtime().app.account(user_id))
+
+    @blp.arguments(UserUpdateSchema())
+    @blp.response(200, UserSchema)
+    @documents(blp, 400, 401, 403, 404, 409, 412, 413, 415, 422)
+    def patch(self, data: dict[str, Any], user_id: UUID) -> Any:
+        """Correct an account's name and/or email (admin, rectification). An email another
+        account holds → 409; the old email may then be registered again."""
+        actor = require_role(current_caller(), Role.ADMIN)
+        outcome = runtime().app.rectify_account(
+            user_id, actor=actor, name=data.get("name"), email=data.get("email")
+        )
+        return with_headers(user_body(outcome.aggregate), position=outcome.position)
 
 
 @blp.route("/<uuid:user_id>/roles")
@@ -111,3 +168,31 @@ class Deactivate(MethodView):
         outcome = rt.app.deactivate(user_id, actor=actor)
         rt.credentials.revoke_all(str(user_id), rt.now())
         return with_headers(user_body(outcome.aggregate), position=outcome.position)
+
+
+@blp.route("/<uuid:user_id>/reactivate")
+class Reactivate(MethodView):
+    @blp.response(200, UserSchema)
+    @documents(blp, 401, 403, 404, 409)
+    def post(self, user_id: UUID) -> Any:
+        """Reactivate a deactivated account (admin): it can log in again."""
+        actor = require_role(current_caller(), Role.ADMIN)
+        outcome = runtime().app.reactivate(user_id, actor=actor)
+        return with_headers(user_body(outcome.aggregate), position=outcome.position)
+
+
+@blp.route("/<uuid:user_id>/password-reset")
+class PasswordReset(MethodView):
+    @blp.response(201, PasswordResetSchema)
+    @documents(blp, 401, 403, 404)
+    def post(self, user_id: UUID) -> Any:
+        """Issue a one-use password reset for an account (admin), valid for 24 hours. The
+        token is shown only in this answer; the service keeps only its digest."""
+        actor = require_role(current_caller(), Role.ADMIN)
+        rt = runtime()
+        now = rt.now()
+        # Recorded first (404 for no account): no reset exists that the log does not show.
+        outcome = rt.app.issue_password_reset(user_id, actor=actor, expires_at=now + RESET_TTL)
+        issued = rt.credentials.issue_reset(str(user_id), now)
+        body = {"reset_token": issued.token, "expires_at": iso(issued.expires_at)}
+        return with_headers(body, position=outcome.position)

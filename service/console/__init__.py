@@ -370,6 +370,12 @@ def init_app(app: Flask) -> None:
         THEMES=THEMES,
     )
     app.jinja_env.policies["ext.i18n.trimmed"] = True
-    from service.console import audit_pages, charts, pages, review  # noqa: F401  (routes)
+    from service.console import (  # noqa: F401  (routes)
+        account_pages,
+        audit_pages,
+        charts,
+        pages,
+        review,
+    )
 
     app.register_blueprint(bp)

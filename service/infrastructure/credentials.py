@@ -45,7 +45,23 @@ tokens = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
 
+# One-use password resets an admin issues; like tokens, kept only as SHA-256 digests.
+password_resets = Table(
+    "twinning_password_resets",
+    metadata,
+    Column("reset_hash", String(64), primary_key=True),
+    Column("account_id", String(36), nullable=False, index=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
 TOKEN_BYTES = 32  # 256 bits of randomness
+RESET_TTL = timedelta(hours=24)
+# Rows expired (or revoked, or used) longer ago than this are deleted: they can never be
+# accepted again, and the grace keeps a just-expired token's 401 the same as before.
+PURGE_GRACE = timedelta(hours=1)
+# Logins purge at most this often per process: a DELETE on every login would be waste.
+PURGE_EVERY = timedelta(minutes=10)
 
 
 def token_digest(token: str) -> str:
@@ -77,6 +93,7 @@ class Credentials:
         self.token_ttl = token_ttl
         # Verifying against this when the email is unknown makes both answers take as long.
         self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+        self._next_purge: datetime | None = None
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
@@ -103,6 +120,8 @@ class Credentials:
         return ok and stored is not None
 
     def issue_token(self, account_id: str, now: datetime) -> IssuedToken:
+        if self._next_purge is None or now >= self._next_purge:
+            self.purge(now)
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires_at = now + self.token_ttl
         with self.engine.begin() as conn:
@@ -128,3 +147,64 @@ class Credentials:
                 .where(tokens.c.account_id == account_id, tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+
+    def purge(self, now: datetime) -> int:
+        """Deletes the token and reset rows that can no longer be accepted (expired,
+        revoked or used more than PURGE_GRACE ago); returns how many."""
+        before = now - PURGE_GRACE
+        self._next_purge = now + PURGE_EVERY
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(tokens).where(
+                    (tokens.c.expires_at < before) | (tokens.c.revoked_at < before)
+                )
+            ).rowcount
+            gone += conn.execute(
+                delete(password_resets).where(
+                    (password_resets.c.expires_at < before) | (password_resets.c.used_at < before)
+                )
+            ).rowcount
+        return int(gone)
+
+    def issue_reset(self, account_id: str, now: datetime) -> IssuedToken:
+        """A one-use reset token for the account, valid for RESET_TTL."""
+        reset = secrets.token_urlsafe(TOKEN_BYTES)
+        expires_at = now + RESET_TTL
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(password_resets).values(
+                    reset_hash=token_digest(reset), account_id=account_id, expires_at=expires_at
+                )
+            )
+        return IssuedToken(reset, expires_at)
+
+    def reset_account(self, reset: str, now: datetime) -> str | None:
+        """The account a reset token is for, None when unknown, used or expired."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(password_resets).where(
+                        password_resets.c.reset_hash == token_digest(reset)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or row["used_at"] is not None or aware(row["expires_at"]) <= now:
+            return None
+        return str(row["account_id"])
+
+    def use_reset(self, reset: str, now: datetime) -> bool:
+        """Marks the reset used; False when it was used (or expired) meanwhile, so that of
+        two redemptions at once only one succeeds."""
+        with self.engine.begin() as conn:
+            used = conn.execute(
+                update(password_resets)
+                .where(
+                    password_resets.c.reset_hash == token_digest(reset),
+                    password_resets.c.used_at.is_(None),
+                    password_resets.c.expires_at > now,
+                )
+                .values(used_at=now)
+            ).rowcount
+        return bool(used == 1)

@@ -71,6 +71,21 @@ class Scene:
     def fresh_account(self) -> Client:
         return self.world.account(self.world.organisation(), "partner")
 
+    def twin(self, client: Client) -> Client:
+        """A new account like the client's (organisation, roles), for a command that
+        revokes the caller's own tokens (the client's are needed by the next cells)."""
+        return self.world.account(client.organisation_id, *client.account["roles"])
+
+    def deactivated_account(self) -> Client:
+        person = self.fresh_account()
+        ok(self.world.admin.post(f"/api/v1/users/{person.id}/deactivate"))
+        return person
+
+    def reset_token(self) -> str:
+        """A reset an admin issued for a fresh account."""
+        path = f"/api/v1/users/{self.fresh_account().id}/password-reset"
+        return str(ok(self.world.admin.post(path), 201)["reset_token"])
+
     def initiative(self, stage: str) -> dict[str, Any]:
         """A fresh initiative in `stage`; its representation (with `amendment_id` if any)."""
         lead, partner = self.lead, self.partner
@@ -143,6 +158,39 @@ CASES: dict[str, tuple[str | None, Callable[[Scene, dict[str, Any]], Request]]] 
         lambda s, i: (f"{A}/auth/tokens/current", None, None),
     ),
     "GET /api/v1/users/me": (None, lambda s, i: (f"{A}/users/me", None, None)),
+    "PATCH /api/v1/users/me": (None, lambda s, i: (f"{A}/users/me", {"name": "Renamed"}, None)),
+    "POST /api/v1/users/me/password": (
+        None,
+        lambda s, i: (
+            f"{A}/users/me/password",
+            {"current_password": PASSWORD, "new_password": "a matrix passphrase 2031"},
+            None,
+        ),
+    ),
+    "PATCH /api/v1/users/<uuid:user_id>": (
+        None,
+        lambda s, i: (
+            f"{A}/users/{s.fresh_account().id}",
+            {"name": "Rectified", "email": f"fixed-{datetime.now(UTC).timestamp()}@matrix.test"},
+            None,
+        ),
+    ),
+    "POST /api/v1/users/<uuid:user_id>/reactivate": (
+        None,
+        lambda s, i: (f"{A}/users/{s.deactivated_account().id}/reactivate", None, None),
+    ),
+    "POST /api/v1/users/<uuid:user_id>/password-reset": (
+        None,
+        lambda s, i: (f"{A}/users/{s.spare.id}/password-reset", None, None),
+    ),
+    "POST /api/v1/auth/password-resets": (
+        None,
+        lambda s, i: (
+            f"{A}/auth/password-resets",
+            {"reset_token": s.reset_token(), "new_password": "a matrix passphrase 2031"},
+            None,
+        ),
+    ),
     "POST /api/v1/users": (
         None,
         lambda s, i: (
@@ -357,6 +405,8 @@ def test_every_caller_gets_the_expected_status(scene: Scene, endpoint: str) -> N
         client = scene.clients[caller]
         if endpoint == "DELETE /api/v1/auth/tokens/current" and caller in CALLERS[:8]:
             client = scene.world.login(client.account["email"])  # its own token, to revoke
+        if endpoint == "POST /api/v1/users/me/password" and caller in CALLERS[:8]:
+            client = scene.twin(client)  # every token of the account is revoked
         initiative = scene.initiative(stage) if stage else {}
         path, body, version = build(scene, initiative)
         response = client.request(method, path, json=body, version=version)

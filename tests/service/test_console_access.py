@@ -49,6 +49,12 @@ PAGES: dict[str, tuple[str, tuple[int, ...]]] = {
         "/console/initiatives/{id}/diff",
         (303, 403, 403, 200, 200),
     ),
+    "/console/password": ("/console/password", (303, 200, 200, 200, 200)),
+    "/console/accounts": ("/console/accounts", (303, 403, 403, 403, 200)),
+    "/console/accounts/<uuid:account_id>": (
+        "/console/accounts/{account}",
+        (303, 403, 403, 403, 200),
+    ),
 }
 # Form targets: without a CSRF token every one is refused (400), whoever sends it.
 FORMS = {
@@ -59,6 +65,9 @@ FORMS = {
     "/console/initiatives/<uuid:initiative_id>/amend": "/console/initiatives/{id}/amend",
     "/console/initiatives/<uuid:initiative_id>/do/<action>": "/console/initiatives/{id}/do/submit",
     "/console/review/<uuid:initiative_id>": "/console/review/{id}",
+    "/console/password": "/console/password",
+    "/console/accounts": "/console/accounts",
+    "/console/accounts/<uuid:account_id>/do/<action>": "/console/accounts/{account}/do/reset",
 }
 
 
@@ -81,6 +90,7 @@ def people(world: World) -> dict[str, Any]:
     board = world.organisation(type_="other", country="BE")
     return {
         "id": initiative["id"],
+        "account": partner.id,
         "anonymous": Browser(world.app),
         "partner": browser(world, partner),
         "reviewer": browser(world, world.account(board, "reviewer")),
@@ -99,7 +109,9 @@ def test_every_person_gets_the_expected_status(world: World, people: dict[str, A
     unexpected = []
     for route, (path, statuses) in PAGES.items():
         for person, expected in zip(PEOPLE, statuses, strict=True):
-            response = people[person].http.get(path.format(id=people["id"]))
+            response = people[person].http.get(
+                path.format(id=people["id"], account=people["account"])
+            )
             response.get_data()  # a CSV is streamed: read it to the end
             response.close()
             if response.status_code != expected:
@@ -114,5 +126,7 @@ def test_every_person_gets_the_expected_status(world: World, people: dict[str, A
 def test_no_form_is_taken_without_its_csrf_token(world: World, people: dict[str, Any]) -> None:
     for route, path in FORMS.items():
         for person in PEOPLE:
-            response = people[person].http.post(path.format(id=people["id"]), data={})
+            response = people[person].http.post(
+                path.format(id=people["id"], account=people["account"]), data={}
+            )
             assert response.status_code == 400, (person, route, response.status_code)

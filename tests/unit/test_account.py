@@ -4,14 +4,24 @@ refuses and with which words, and that the cheap copy the cache hands out is a f
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
-from domain.account import NAME_MAX, Account, EmailIndex, account_errors, normalise_email
-from domain.errors import InvalidFields, StateConflict
+from domain.account import (
+    NAME_MAX,
+    SELF,
+    Account,
+    EmailIndex,
+    account_errors,
+    normalise_email,
+    rectify_errors,
+)
+from domain.errors import DuplicateEmail, InvalidFields, StateConflict
 from domain.organisation import Organisation, organisation_errors
-from domain.values import Role, system_actor
+from domain.values import Actor, Role, system_actor
 
 ROLES_PROBLEM = "Each role must be one of partner, reviewer, auditor, admin."
 
@@ -161,3 +171,80 @@ def test_an_organisation_needs_a_name_a_known_type_and_a_country(
 
 def test_roles_are_the_four_the_contract_names() -> None:
     assert [role.value for role in Role] == ["partner", "reviewer", "auditor", "admin"]
+
+
+# ------------------------------------------------------------------ API 1.1: accounts
+def test_a_deactivated_account_is_reactivated_once() -> None:
+    account = Account.register("a@b.eu", "A", "org", ["partner"], system_actor())
+    with pytest.raises(StateConflict, match=r"^The account is active already\.$"):
+        account.reactivate(system_actor())
+    account.deactivate(system_actor())
+    account.reactivate(system_actor())
+    assert account.active
+    assert [type(e).__name__ for e in account.collect_events()][-2:] == [
+        "Deactivated",
+        "Reactivated",
+    ]
+
+
+def test_rectification_records_the_corrected_name_and_email_in_one_event() -> None:
+    account = Account.register("a@b.eu", "A", "org", ["partner"], system_actor())
+    account.collect_events()
+    account.rectify(system_actor(), name="  Ana ")
+    assert (account.name, account.email) == ("Ana", "a@b.eu")
+    account.rectify(system_actor(), email=" Ana@Example.EU ")
+    assert (account.name, account.email) == ("Ana", "ana@example.eu")
+    events = account.collect_events()
+    assert [type(e).__name__ for e in events] == ["Rectified", "Rectified"]
+    assert (events[1].name, events[1].email) == ("Ana", "ana@example.eu")
+    assert rectify_errors(None, None) == {}
+    assert rectify_errors("", "nope") == {
+        "name": ["Must not be empty."],
+        "email": ["Not a valid email address."],
+    }
+    with pytest.raises(InvalidFields) as refused:
+        account.rectify(system_actor(), email="nope")
+    assert refused.value.errors == {"email": ["Not a valid email address."]}
+    assert account.email == "ana@example.eu" and not account.pending_events
+
+
+def test_password_events_record_who_and_when_never_a_secret() -> None:
+    account = Account.register("a@b.eu", "A", "org", ["partner"], system_actor())
+    account.collect_events()
+    expires = datetime(2031, 1, 2, tzinfo=UTC)
+    account.reset_issued(expires, system_actor())
+    own = account.as_self("req-1")
+    assert own == Actor(str(account.id), "org", SELF, "req-1")
+    account.reset_used(own)
+    account.password_changed(own)
+    events = account.collect_events()
+    assert [type(e).__name__ for e in events] == [
+        "PasswordResetIssued",
+        "PasswordResetUsed",
+        "PasswordChanged",
+    ]
+    common = {"originator_id", "originator_version", "timestamp", "actor"}
+    assert set(vars(events[0])) == common | {"expires_at"} and events[0].expires_at == expires
+    assert set(vars(events[1])) == set(vars(events[2])) == common
+    account.deactivate(system_actor())
+    with pytest.raises(StateConflict, match=r"^The account is deactivated\.$"):
+        account.reset_used(own)
+
+
+def test_an_email_index_is_released_and_claimed_again() -> None:
+    one, two = uuid4(), uuid4()
+    claim = EmailIndex.claim("a@b.eu", one)
+    assert claim.claimed
+    with pytest.raises(DuplicateEmail):
+        claim.reclaim(two)
+    claim.release()
+    assert not claim.claimed and claim.account_id is None
+    with pytest.raises(StateConflict, match=r"^The email is not claimed\.$"):
+        claim.release()
+    claim.reclaim(two)
+    assert claim.account_id == two and claim.id == EmailIndex.id_for("A@B.EU")
+    assert [type(e).__name__ for e in claim.collect_events()] == [
+        "Claimed",
+        "Released",
+        "Reclaimed",
+    ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from domain.account import account_errors
+from domain.account import account_errors, rectify_errors
 from domain.errors import NotFound
 from domain.organisation import organisation_errors
 from domain.values import ORGANISATION_TYPES, ROLES
 from service.api.schemas.base import CommandSchema, Timestamp, checked, vocabulary
+from service.infrastructure.passwords import password_problems
 from service.infrastructure.runtime import runtime
 
 OrganisationType = vocabulary("OrganisationType", ORGANISATION_TYPES)
@@ -61,6 +62,13 @@ class UserCreateSchema(CommandSchema):
     organisation_id = fields.UUID(required=True)
     roles = fields.List(RoleName(), required=True)
 
+    @validates_schema(skip_on_field_errors=False)
+    def _password_rules(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "password" in data:  # absent when its length was refused already
+            problems = password_problems(data["password"], data.get("email"))
+            if problems:
+                raise ValidationError(problems, "password")
+
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
         return {
             **checked(account_errors, loaded, "email", "name", "roles"),
@@ -91,3 +99,57 @@ class UserSchema(Schema):
 
 class RoleSchema(Schema):
     role = RoleName(required=True)
+
+
+def _password(**kw: Any) -> fields.String:
+    """A password as a request sends it: never in a response; the rules are checked with
+    the account's email (service.infrastructure.passwords)."""
+    return fields.String(required=True, load_only=True, validate=validate.Length(max=1024), **kw)
+
+
+class PasswordChangeSchema(Schema):
+    current_password = _password()
+    new_password = _password(
+        metadata={
+            "description": "At least 12 characters, not the account's email, not one of the "
+            "10,000 most common passwords."
+        }
+    )
+
+
+class PasswordResetSchema(Schema):
+    """An admin's one-use reset for an account: shown once, kept only as a digest."""
+
+    reset_token = fields.String(required=True)
+    expires_at = Timestamp(required=True)
+
+
+class PasswordResetRedeemSchema(Schema):
+    reset_token = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=200)
+    )
+    new_password = _password(
+        metadata={
+            "description": "At least 12 characters, not the account's email, not one of the "
+            "10,000 most common passwords."
+        }
+    )
+
+
+class MeUpdateSchema(CommandSchema):
+    name = fields.String(required=True)
+
+
+class UserUpdateSchema(CommandSchema):
+    """Rectification (admin): either field or both; an email another account holds → 409."""
+
+    name = fields.String()
+    email = fields.Email(validate=validate.Length(max=254))
+
+    @validates_schema
+    def _name_or_email(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "name" not in data and "email" not in data:
+            raise ValidationError("Send name, email or both.", "name")
+
+    def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
+        return checked(rectify_errors, loaded, "name", "email")
