@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from service.infrastructure.passwords import password_problems
+
 
 class ConfigError(Exception):
     """A setting with a value the service cannot use; the message names it and says why."""
@@ -180,8 +182,10 @@ class Settings:
             raise ConfigError(
                 "TWINNING_ADMIN_EMAIL and TWINNING_ADMIN_PASSWORD must be set together"
             )
-        if settings.admin_password and len(settings.admin_password) < 12:
-            raise ConfigError("TWINNING_ADMIN_PASSWORD must have at least 12 characters")
+        if settings.admin_password:
+            problems = password_problems(settings.admin_password, settings.admin_email)
+            if problems:
+                raise ConfigError(f"TWINNING_ADMIN_PASSWORD: {' '.join(problems)}")
         settings.database  # noqa: B018 - validates the URL
         return settings
 

@@ -23,6 +23,7 @@ from domain.errors import DuplicateEmail, InvalidFields
 from projections.registry import VIEW_BY_NAME
 from service.config import ConfigError, Settings
 from service.infrastructure.observability import configure_logging
+from service.infrastructure.passwords import password_problems
 from service.infrastructure.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +69,9 @@ def main() -> None:
 @click.option("--name", default="Administrator", show_default=True)
 def create_admin(email: str, password: str, name: str) -> None:
     """Create an admin account in the platform organisation."""
-    if len(password) < 12:
-        raise click.BadParameter("must have at least 12 characters", param_hint="--password")
+    problems = password_problems(password, email)
+    if problems:
+        raise click.BadParameter(" ".join(problems), param_hint="--password")
     rt = open_runtime(load_settings())
     try:
         account_id = rt.create_admin(email, password, name)

@@ -312,6 +312,9 @@ def test_create_admin_makes_an_account_that_can_log_in(tmp_path: Path) -> None:
     assert again.returncode == 1 and "exists already" in again.stderr
     short = run_cli("create-admin", "--email", "x@e2e.test", "--password", "short", env=env)
     assert short.returncode == 2
+    common = run_cli("create-admin", "--email", "x@e2e.test", "--password", "1q2w3e4r5t6y", env=env)
+    assert common.returncode == 2 and "Too common" in common.stderr
+    assert "1q2w3e4r5t6y" not in common.stderr
     from service.app import close_app, create_app
 
     app = create_app(

@@ -208,6 +208,21 @@ def test_login_limits_use_the_forwarded_client_address(ops_app: Flask) -> None:
         ({"TWINNING_BIND": "8000"}, "HOST:PORT"),
         ({"TWINNING_RATE_LIMIT_STORAGE": "sql://x"}, "TWINNING_RATE_LIMIT_STORAGE"),
         ({"TWINNING_ADMIN_EMAIL": "nobody", "TWINNING_ADMIN_PASSWORD": "x" * 12}, "not an email"),
+        (
+            {"TWINNING_ADMIN_EMAIL": "a@b.eu", "TWINNING_ADMIN_PASSWORD": "123456789qwerty"},
+            "TWINNING_ADMIN_PASSWORD: Too common",
+        ),
+        (
+            {
+                "TWINNING_ADMIN_EMAIL": "boss@twinning.eu",
+                "TWINNING_ADMIN_PASSWORD": "Boss@Twinning.eu",
+            },
+            "Must not be the account's email.",
+        ),
+        (
+            {"TWINNING_ADMIN_EMAIL": "a@b.eu", "TWINNING_ADMIN_PASSWORD": "eleven-char"},
+            "TWINNING_ADMIN_PASSWORD: At least 12 characters.",
+        ),
         ({"TWINNING_DATABASE_URL": "postgresql://h:99999/db"}, "invalid port"),
         ({"TWINNING_DATABASE_URL": "postgresql://u@/db?host=/s&port=x"}, "invalid port"),
         ({"TWINNING_DATABASE_URL": "postgresql://u@/db?host=/s&port=0"}, "invalid port"),
