@@ -67,7 +67,9 @@ def flatten(aggregate: Any) -> dict[str, Any]:
     elif kind == "Organisation":
         flat.update(name=aggregate.name, type=aggregate.type, country=aggregate.country)
     elif kind == "EmailIndex":
-        flat["account_id"] = str(aggregate.account_id)
+        # A released email claims no account: the change reads as the account removed.
+        account = aggregate.account_id
+        flat["account_id"] = None if account is None else str(account)
     return flat
 
 

@@ -316,6 +316,8 @@ def test_the_new_events_are_in_the_feed_and_the_audit_trail(world: World) -> Non
         assert any(t.endswith(name) for t in types), (name, types)
     entries = ok(world.admin.get(f"{A}/audit/entries?limit=200"))
     assert any(e["type"].endswith("PasswordResetUsed") for e in entries["items"])
+    [released] = [e for e in entries["items"] if e["type"].endswith("Released")]
+    assert released["changes"] == {"account_id": {"old": str(person.id), "new": None}}
     assert ok(world.admin.get(f"{A}/audit/verify"))["ok"] is True
     everything = str(feed) + str(entries)
     assert reset["reset_token"] not in everything and NEW_PASSWORD not in everything
