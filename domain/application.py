@@ -30,7 +30,7 @@ from domain.errors import (
 )
 from domain.initiative import Initiative
 from domain.organisation import Organisation
-from domain.values import Actor, Caller, Role, State, field_errors
+from domain.values import Actor, Caller, Role, State, Visibility, field_errors
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -235,10 +235,15 @@ class Twinning(Application[UUID]):
         initiative_id: UUID,
         expected_version: int | None,
         command: Callable[[Initiative], Any],
+        caller: Caller | None = None,
     ) -> Outcome[Initiative]:
-        """Loads, checks the version the caller read, runs the command, saves."""
+        """Loads, checks the version the caller read, runs the command, saves. With
+        `caller`, one who may not read the initiative is told first that it does not exist
+        (a 412 would tell otherwise)."""
         expected = self._needs_version(expected_version)
         initiative = self._load(Initiative, initiative_id)
+        if caller is not None:
+            initiative.reveal(caller)
         self._check_read(initiative, expected)
         command(initiative)
         try:
@@ -255,6 +260,7 @@ class Twinning(Application[UUID]):
         initiative_id: UUID,
         expected_version: int | None,
         command: Callable[[Initiative], T],
+        caller: Caller | None = None,
     ) -> tuple[Outcome[Initiative], T]:
         """Runs a command that merges against an older version; retried on concurrent saves.
         Returns the outcome and what the command returned.
@@ -264,6 +270,8 @@ class Twinning(Application[UUID]):
         """
         for _ in range(MERGE_ATTEMPTS):
             initiative = self._load(Initiative, initiative_id)
+            if caller is not None:
+                initiative.reveal(caller)
             self._check_read(initiative, expected_version)
             result = command(initiative)
             try:
@@ -285,17 +293,37 @@ class Twinning(Application[UUID]):
     # -------------------------------------------------------------- initiatives
     # Every command: the aggregate's id, then keywords in one order: who acts, the version
     # they read, the command's own values, the version they edited (merging commands).
-    def propose(self, *, caller: Caller, fields: dict[str, Any]) -> Outcome[Initiative]:
-        initiative = Initiative.propose(caller, fields)
+    def propose(
+        self,
+        *,
+        caller: Caller,
+        fields: dict[str, Any],
+        visibility: str = Visibility.NETWORK.value,
+    ) -> Outcome[Initiative]:
+        initiative = Initiative.propose(caller, fields, visibility)
         return Outcome(initiative, self._save(initiative))
+
+    def readable(self, initiative_id: UUID, *, caller: Caller) -> Initiative:
+        """The current initiative, if the caller may read it; else NotFound, as for an
+        unknown id (a partners draft must not show that it exists)."""
+        initiative = self._load(Initiative, initiative_id)
+        initiative.reveal(caller)
+        return initiative
 
     def initiative(
         self,
         initiative_id: UUID,
         version: int | None = None,
         as_of: datetime | None = None,
+        *,
+        caller: Caller | None = None,
     ) -> Initiative:
-        """The initiative now, at a version, or as it was at a moment."""
+        """The initiative now, at a version, or as it was at a moment. With `caller`, only
+        if they may read it now (whatever it was then): NotFound otherwise."""
+        if caller is not None:
+            current = self.readable(initiative_id, caller=caller)
+            if version is None and as_of is None:
+                return current
         if as_of is not None:
             version = self.version_at(initiative_id, as_of)
         if version is not None:
@@ -340,6 +368,7 @@ class Twinning(Application[UUID]):
         base = base_version if base_version is not None else expected_version
         if base is None:
             raise PreconditionRequired("Name the version you edited.", base_version=True)
+        self.readable(initiative_id, caller=caller)  # 404 before any other answer
         try:
             self._base_version(initiative_id, base)
         except InvalidFields as error:  # one answer names every invalid field
@@ -349,6 +378,7 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.edit(caller, fields, base_fields, base),
+            caller,
         )
         return outcome
 
@@ -368,6 +398,7 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.invite_partner(caller, str(organisation_id)),
+            caller,
         )
 
     def join(
@@ -379,7 +410,7 @@ class Twinning(Application[UUID]):
         organisation_id: UUID,
     ) -> Outcome[Initiative]:
         return self._command(
-            initiative_id, expected_version, lambda i: i.join(caller, str(organisation_id))
+            initiative_id, expected_version, lambda i: i.join(caller, str(organisation_id)), caller
         )
 
     def remove_partner(
@@ -394,12 +425,15 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.remove_partner(caller, str(organisation_id)),
+            caller,
         )
 
     def start_co_design(
         self, initiative_id: UUID, *, caller: Caller, expected_version: int | None
     ) -> Outcome[Initiative]:
-        return self._command(initiative_id, expected_version, lambda i: i.start_co_design(caller))
+        return self._command(
+            initiative_id, expected_version, lambda i: i.start_co_design(caller), caller
+        )
 
     def propose_amendment(
         self,
@@ -419,6 +453,7 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.propose_amendment(caller, changes, rationale, base),
+            caller,
         )
 
     def accept_amendment(
@@ -432,6 +467,7 @@ class Twinning(Application[UUID]):
     ) -> Outcome[Initiative]:
         if base_version is None and expected_version is None:
             raise PreconditionRequired("Name the version you read.", base_version=True)
+        self.readable(initiative_id, caller=caller)
         if base_version is not None:
             current = self._base_version(initiative_id, base_version)
         else:
@@ -442,6 +478,7 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.accept_amendment(caller, amendment_id, base),
+            caller,
         )
         return outcome
 
@@ -458,6 +495,7 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.reject_amendment(caller, amendment_id, reason),
+            caller,
         )
 
     def organisation_countries(self, organisation_ids: list[str]) -> dict[str, str]:
@@ -476,7 +514,7 @@ class Twinning(Application[UUID]):
             involved = [initiative.lead_organisation_id, *initiative.joined_partners()]
             initiative.submit(caller, self.organisation_countries(involved))
 
-        return self._command(initiative_id, expected_version, submit)
+        return self._command(initiative_id, expected_version, submit, caller)
 
     def review(
         self,
@@ -539,7 +577,9 @@ class Twinning(Application[UUID]):
     def withdraw(
         self, initiative_id: UUID, *, caller: Caller, expected_version: int | None, reason: str
     ) -> Outcome[Initiative]:
-        return self._command(initiative_id, expected_version, lambda i: i.withdraw(caller, reason))
+        return self._command(
+            initiative_id, expected_version, lambda i: i.withdraw(caller, reason), caller
+        )
 
     # ------------------------------------------------------------ organisations
     def register_organisation(

@@ -30,12 +30,15 @@ from domain.values import (
     EDITABLE_STATES,
     MULTILINGUAL_FIELDS,
     REQUIRED_ON_PROPOSAL,
+    VISIBILITIES,
     Actor,
     Caller,
     Level,
     Role,
     State,
+    Visibility,
     approval_steps,
+    can_read,
     field_errors,
     is_count,
     is_http_url,
@@ -96,11 +99,26 @@ WHO_TEXT = {
 class Initiative(Aggregate):
     """A thematic cooperation initiative between twinned towns and their partners."""
 
+    # Version 2 added `visibility`: snapshots taken before it are of network initiatives.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["visibility"] = Visibility.NETWORK.value
+
     # ---------------------------------------------------------------- events
     class Proposed(Aggregate.Created):
         fields: dict[str, Any]
         lead_organisation_id: str
         actor: Actor
+        visibility: str
+
+        # Version 2 added `visibility`: every initiative proposed before was open to all.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["visibility"] = Visibility.NETWORK.value
 
     class Edited(Aggregate.Event):
         changes: dict[str, Any]
@@ -173,11 +191,19 @@ class Initiative(Aggregate):
 
     # ------------------------------------------------------------ creation
     @classmethod
-    def propose(cls, caller: Caller, fields: dict[str, Any]) -> Initiative:
-        """A partner proposes an initiative; the caller's organisation leads it."""
+    def propose(
+        cls,
+        caller: Caller,
+        fields: dict[str, Any],
+        visibility: str = Visibility.NETWORK.value,
+    ) -> Initiative:
+        """A partner proposes an initiative; the caller's organisation leads it.
+        `visibility`: who may read it until it is submitted (see `values.can_read`)."""
         if not caller.has(Role.PARTNER):
             raise NotPermitted("Proposing an initiative needs the partner role.")
         errors = proposal_errors(fields)
+        if visibility not in VISIBILITIES:
+            errors["visibility"] = [f"Must be one of {', '.join(VISIBILITIES)}."]
         if errors:
             raise InvalidFields(errors)
         complete = {**copy.deepcopy(DEFAULTS), **fields}
@@ -185,11 +211,15 @@ class Initiative(Aggregate):
             fields=complete,
             lead_organisation_id=caller.organisation_id,
             actor=caller.acting_as(Role.PARTNER),
+            visibility=visibility,
         )
 
     @event(Proposed)
-    def __init__(self, fields: dict[str, Any], lead_organisation_id: str, actor: Actor) -> None:
+    def __init__(
+        self, fields: dict[str, Any], lead_organisation_id: str, actor: Actor, visibility: str
+    ) -> None:
         self.state = STATE_AFTER[Initiative.Proposed]
+        self.visibility = visibility
         self.fields: dict[str, Any] = fields
         self.lead_organisation_id = lead_organisation_id
         self.created_by = actor.account_id
@@ -211,6 +241,10 @@ class Initiative(Aggregate):
         if organisation_id == self.lead_organisation_id:
             return "lead"
         return self.partners.get(organisation_id)
+
+    def readable_by(self, caller: Caller) -> bool:
+        """Whether the caller may read the initiative now (or know that it exists)."""
+        return can_read(caller, self.visibility, self.state, self.relation(caller.organisation_id))
 
     def _is(self, who: str, caller: Caller, target: str | None = None) -> bool:
         relation = self.relation(caller.organisation_id)
@@ -254,7 +288,13 @@ class Initiative(Aggregate):
                 allowed.append(name)
         return allowed
 
+    def reveal(self, caller: Caller) -> None:
+        """Answers a caller who may not read the initiative as if it did not exist."""
+        if not self.readable_by(caller):
+            raise NotFound(f"No initiative with id {self.id}.")
+
     def _authorize(self, action: str, caller: Caller, target: str | None = None) -> Actor:
+        self.reveal(caller)  # before any other answer: a 403 or 409 would tell it exists
         rule = RULES[action]
         label = action.replace("_", " ")
         if not caller.has(rule.role):
@@ -396,6 +436,7 @@ class Initiative(Aggregate):
         self.partners[organisation_id] = "invited"
 
     def join(self, caller: Caller, organisation_id: str) -> None:
+        self.reveal(caller)
         if caller.organisation_id != organisation_id:
             raise NotPermitted("Only a member of that organisation may accept its invitation.")
         if self.partners.get(organisation_id) == "joined":

@@ -85,6 +85,39 @@ def waiting_on(
     return {"kind": "none"}
 
 
+class Visibility(Enum):
+    NETWORK = "network"
+    PARTNERS = "partners"
+
+
+VISIBILITIES = tuple(v.value for v in Visibility)
+# A `partners` initiative stays among its organisations while it is drafted: from submission
+# on, the programme's openness applies to it as to any other.
+PRIVATE_STATES = EDITABLE_STATES
+
+
+def sees_everything(caller: Caller) -> bool:
+    """Auditors and admins read every initiative, drafts of any visibility included."""
+    return caller.has(Role.AUDITOR) or caller.has(Role.ADMIN)
+
+
+def is_private(visibility: str, state: State) -> bool:
+    """Whether only the initiative's organisations (and auditors, admins) may read it now."""
+    return visibility == Visibility.PARTNERS.value and state in PRIVATE_STATES
+
+
+def read_scope(caller: Caller) -> str | None:
+    """What decides which initiatives a list shows the caller: None for one who reads them
+    all, else the caller's organisation (the drafts of partners it is involved in)."""
+    return None if sees_everything(caller) else caller.organisation_id
+
+
+def can_read(caller: Caller, visibility: str, state: State, relation: str | None) -> bool:
+    """Whether `caller` may read an initiative (`relation`: the caller's organisation's to
+    it: lead, joined, invited or None). Whoever may not is told it does not exist."""
+    return not is_private(visibility, state) or relation is not None or sees_everything(caller)
+
+
 class Level(Enum):
     NATIONAL = "national"
     EUROPEAN = "european"

@@ -17,7 +17,8 @@ from domain.values import AFTER_DECISION, State
 from projections.view import Document, DocumentView, Rows, encode, iso, parse_time
 
 SUMMARY_FIELDS = ("title", "summary", "original_language", "themes", "level", "countries")
-STATES = {state.value: state for state in State}  # faster than State(value), once a fold
+STATES = {state.value: state for state in State}
+NETWORK = values.Visibility.NETWORK.value  # faster than State(value), once a fold
 
 
 def waiting_on(document: Document) -> dict[str, Any]:
@@ -41,6 +42,7 @@ def proposal(event: Initiative.Proposed, at: str) -> Document:
         "id": str(event.originator_id),
         "state": STATE_AFTER[Initiative.Proposed].value,
         "lead_organisation_id": event.lead_organisation_id,
+        "visibility": event.visibility,
         **{key: fields[key] for key in SUMMARY_FIELDS},
         "partners": {},
         "partner_since": {},
@@ -71,6 +73,8 @@ def summary(document: Document) -> dict[str, Any]:
         "level": document["level"],
         "countries": document["countries"],
         "lead_organisation_id": document["lead_organisation_id"],
+        # Documents folded before visibility existed are of network initiatives.
+        "visibility": document.get("visibility", NETWORK),
         "partners": [
             {"organisation_id": org, "status": status}
             for org, status in document["partners"].items()
@@ -123,6 +127,10 @@ class InitiativesView(DocumentView):
                 # changes, so that list pages are joined, not decoded and re-encoded (NULL in
                 # rows written before this column existed: they are rendered from `doc`).
                 sa.Column("card", sa.Text, nullable=True),
+                # network | partners; NULL in rows written before it existed (network ones:
+                # the column is added in place, see registry.add_missing_columns), whose
+                # cards lack it too: they are read as rows without a card.
+                sa.Column("visibility", sa.String(10), nullable=True),
                 sa.Index(f"ix_{main}_updated", "updated_at", "id"),
                 sa.Index(f"ix_{main}_created", "created_at", "id"),
                 sa.Index(f"ix_{main}_title", "title_sort", "id"),
@@ -284,6 +292,7 @@ class InitiativesView(DocumentView):
                     "state": document["state"],
                     "level": document["level"],
                     "lead_organisation_id": document["lead_organisation_id"],
+                    "visibility": document.get("visibility", NETWORK),
                     "version": document["version"],
                     "created_at": parse_time(document["created_at"]),
                     "updated_at": parse_time(document["updated_at"]),

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.values import State
+from domain.values import PRIVATE_STATES, State, Visibility
 from projections.initiatives import summary
 from projections.queries.paging import BadCursor, Page, decode_cursor, encode_cursor
 from projections.registry import LIVE
@@ -21,8 +21,13 @@ COUNTRIES = INITIATIVES["countries"]
 ORGS = INITIATIVES["organisations"]
 APPROVERS = INITIATIVES["approvers"]
 AMENDMENTS = INITIATIVES["amendments"]
+# The card, unless written before visibility existed (it lacks the field then: NULL, so
+# that the summary is rendered from the document, as for rows without a card).
+CARD = sa.case((MAIN.c.visibility.is_(None), sa.null()), else_=MAIN.c.card).label("card")
 # The document only where the card is missing (rows written before cards existed).
-DOC_WITHOUT_CARD = sa.case((MAIN.c.card.is_(None), MAIN.c.doc), else_=sa.null()).label("doc")
+DOC_WITHOUT_CARD = sa.case(
+    (sa.or_(MAIN.c.card.is_(None), MAIN.c.visibility.is_(None)), MAIN.c.doc), else_=sa.null()
+).label("doc")
 
 SORTS = {
     "updated_at": (MAIN.c.updated_at, False),
@@ -54,6 +59,27 @@ def cursor_value(sort: str, raw: Any) -> Any:
 
 def exists(table: sa.Table, *conditions: Any) -> Any:
     return sa.exists().where(table.c.ref == MAIN.c.id, *conditions)
+
+
+PARTNERS = Visibility.PARTNERS.value
+PRIVATE = [state.value for state in State if state in PRIVATE_STATES]
+
+
+def readable(scope: str | None) -> list[Any]:
+    """The rows a caller of this read scope (`values.read_scope`) may see: all for None;
+    else every initiative but the partners drafts its organisation is not involved in
+    (`values.can_read`, in SQL). A network row passes on its own columns, before any
+    look-up of its organisations."""
+    if scope is None:
+        return []
+    return [
+        sa.or_(
+            MAIN.c.visibility.is_(None),  # rows written before visibility: network ones
+            MAIN.c.visibility != PARTNERS,
+            MAIN.c.state.not_in(PRIVATE),
+            exists(ORGS, ORGS.c.organisation_id == scope),
+        )
+    ]
 
 
 def _like(text: str) -> str:
@@ -100,12 +126,15 @@ def list_initiatives(
     *,
     limit: int,
     cursor: str | None,
+    scope: str | None,
     sort: str = "-updated_at",
     **filters: Any,
 ) -> Page:
+    """A page of the initiatives a caller of `scope` may read (`readable`), filtered in
+    the same query, so that a page is never short of what the caller may see."""
     column, descending = SORTS[sort]
-    query = sa.select(MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, column.label("sort_key")).where(
-        *initiative_filters(**filters)
+    query = sa.select(MAIN.c.id, CARD, DOC_WITHOUT_CARD, column.label("sort_key")).where(
+        *initiative_filters(**filters), *readable(scope)
     )
     if cursor:
         raw, key = decode_cursor(cursor, 2)
@@ -136,9 +165,7 @@ def good_practices(
     theme: str | None = None,
     country: str | None = None,
 ) -> Page:
-    query = sa.select(
-        MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, MAIN.c.updated_at.label("sort_key")
-    ).where(
+    query = sa.select(MAIN.c.id, CARD, DOC_WITHOUT_CARD, MAIN.c.updated_at.label("sort_key")).where(
         MAIN.c.good_practice.is_(True),
         MAIN.c.state == State.COMPLETED.value,
         *initiative_filters(theme=theme, country=country),

@@ -11,6 +11,7 @@ from domain.values import EDITABLE_STATES, LIFECYCLE, Caller, State
 from projections.queries.initiatives import (
     AMENDMENTS,
     APPROVERS,
+    CARD,
     DOC_WITHOUT_CARD,
     MAIN,
     ORGS,
@@ -28,9 +29,10 @@ EDITABLE = [state.value for state in LIFECYCLE if state in EDITABLE_STATES]
 
 def review_queue(conn: sa.Connection, caller: Caller, *, limit: int, cursor: str | None) -> Page:
     """In-review initiatives the caller may review now: their organisation neither takes part
-    nor co-wrote an accepted amendment, and they have not approved this round; oldest first."""
+    nor co-wrote an accepted amendment, and they have not approved this round; oldest first.
+    (Every in-review initiative is readable by all: a partners draft is never in review.)"""
     query = sa.select(
-        MAIN.c.id, MAIN.c.card, DOC_WITHOUT_CARD, MAIN.c.waiting_since.label("sort_key")
+        MAIN.c.id, CARD, DOC_WITHOUT_CARD, MAIN.c.waiting_since.label("sort_key")
     ).where(
         MAIN.c.state == State.IN_REVIEW.value,
         ~exists(ORGS, ORGS.c.organisation_id == caller.organisation_id),
@@ -51,7 +53,8 @@ INBOX_MAX = 1000
 
 def inbox(conn: sa.Connection, caller: Caller, *, limit: int, cursor: str | None) -> Page:
     """What waits for the caller: invitations to their organisation, amendments their
-    organisation decides on, and reviews they may make."""
+    organisation decides on, and reviews they may make. Each is about an initiative the
+    caller may read: its organisation is involved, or it is in review."""
     items: list[dict[str, Any]] = []
     title = MAIN.c.doc
     if "partner" in caller.roles:

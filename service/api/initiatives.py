@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from domain.application import Outcome
 from domain.initiative import Initiative
+from domain.values import read_scope
 from projections import queries
 from service.api.read_views import (
     MIN_POSITION_PARAMETER,
@@ -77,20 +78,26 @@ class Initiatives(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List initiatives: filters, full-text `q` over titles and summaries in every
         language, sorting and keyset pagination."""
-        current_caller()
+        scope = read_scope(current_caller())
         minimum = await_min_position()
         if "organisation_id" in query:
             query["organisation_id"] = str(query["organisation_id"])
-        return page_of(queries.list_initiatives, cached_at=list_position(minimum), **query)
+        # The scope is part of the cached page's key: a page is shared only by callers
+        # who may see the same initiatives.
+        return page_of(
+            queries.list_initiatives, cached_at=list_position(minimum), scope=scope, **query
+        )
 
     @blp.arguments(ProposeSchema())
     @blp.response(201, InitiativeSchema)
     @documents(blp, 400, 401, 403, 413, 415, 422)
     def post(self, fields: dict[str, Any]) -> Any:
         """Propose an initiative; the caller's organisation leads it."""
-        return respond(
-            runtime().app.propose(caller=current_caller(), fields=fields), 201, located=True
+        visibility = fields.pop("visibility")
+        outcome = runtime().app.propose(
+            caller=current_caller(), fields=fields, visibility=visibility
         )
+        return respond(outcome, 201, located=True)
 
 
 @blp.route("/<uuid:initiative_id>")
@@ -109,13 +116,13 @@ class InitiativeById(MethodView):
                 initiative_id,
                 caller,
                 request_state().head,
-                lambda: rendered(app.initiative(initiative_id)),
+                lambda: rendered(app.initiative(initiative_id, caller=caller)),
             )
             response = current_application().response_class(body, mimetype="application/json")
             response.headers["ETag"] = f'"{version}"'
             return response
         initiative = app.initiative(
-            initiative_id, version=query.get("version"), as_of=query.get("as_of")
+            initiative_id, version=query.get("version"), as_of=query.get("as_of"), caller=caller
         )
         current = not historic or initiative.version == app.initiative(initiative_id).version
         return with_headers(

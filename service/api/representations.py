@@ -58,6 +58,7 @@ def representation(initiative: Initiative, caller: Caller, current: bool = True)
         "start_date": fields.get("start_date"),
         "end_date": fields.get("end_date"),
         "lead_organisation_id": initiative.lead_organisation_id,
+        "visibility": initiative.visibility,
         "partners": [
             {"organisation_id": org, "status": status}
             for org, status in initiative.partners.items()

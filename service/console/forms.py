@@ -91,6 +91,14 @@ def initiative_fields(form: MultiDict[str, str]) -> dict[str, Any]:
     return data
 
 
+def proposal_fields(form: MultiDict[str, str]) -> dict[str, Any]:
+    """A propose form's fields and the visibility chosen (the API's default without one)."""
+    data = initiative_fields(form)
+    if "visibility" in form:
+        data["visibility"] = form["visibility"].strip()
+    return data
+
+
 def check_text(form: MultiDict[str, str]) -> None:
     """The API's rule for text anywhere: no control characters or lone surrogates."""
     problems = {key: [problem] for key, value in form.items() if (problem := unfit(value, key))}

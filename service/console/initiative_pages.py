@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from domain.errors import InvalidFields
 from domain.initiative import Initiative
 from domain.values import LIFECYCLE as LIFECYCLE_STATES
-from domain.values import MULTILINGUAL_FIELDS, Caller, State
+from domain.values import MULTILINGUAL_FIELDS, Caller, State, read_scope
 from projections import queries
 from projections.queries import audit as audit_reads
 from service.api.representations import representation
@@ -72,7 +72,7 @@ def home() -> Any:
 # ------------------------------------------------------------------------ list
 @bp.get("/initiatives")
 def initiatives() -> Any:
-    need_login()
+    caller = need_login()
     wait_for(request.args.get("at"))
     raw = {k: v for k, v in request.args.items() if v.strip() and k not in ("at", "lang")}
     raw.setdefault("limit", str(PAGE_SIZE))
@@ -82,7 +82,7 @@ def initiatives() -> Any:
         query = forms.load(InitiativeListQuerySchema(), raw)
         if "organisation_id" in query:
             query["organisation_id"] = str(query["organisation_id"])
-        page = queries.list_initiatives(reader(), **query)
+        page = queries.list_initiatives(reader(), scope=read_scope(caller), **query)
     except InvalidFields as invalid:
         errors = forms.field_errors(invalid.errors)
     except queries.BadCursor:
@@ -100,7 +100,9 @@ def initiatives() -> Any:
 
 # ------------------------------------------------------------------------ one initiative
 def load_initiative(initiative_id: UUID, version: int | None = None) -> Initiative:
-    return runtime().app.initiative(initiative_id, version=version)
+    """The initiative, if the signed-in caller may read it (else the 404 page, as for an
+    unknown id)."""
+    return runtime().app.initiative(initiative_id, version=version, caller=need_login())
 
 
 def initiative_page(initiative_id: UUID, status: int = 200, **context: Any) -> tuple[str, int]:

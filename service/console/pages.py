@@ -257,6 +257,7 @@ def values_from_form() -> dict[str, Any]:
     values["_languages"] = forms.languages_in(request.form, MULTILINGUAL_FIELDS)
     values["base_version"] = forms.version_field()
     values["rationale"] = request.form.get("rationale", "")
+    values["visibility"] = request.form.get("visibility", "network")
     return values
 
 
@@ -285,8 +286,9 @@ def propose() -> Any:
         return field_form(values, mode="propose")
     try:
         forms.check_text(request.form)
-        data = forms.load(ProposeSchema(), forms.initiative_fields(request.form))
-        outcome = runtime().app.propose(caller=caller, fields=data)
+        data = forms.load(ProposeSchema(), forms.proposal_fields(request.form))
+        visibility = data.pop("visibility")
+        outcome = runtime().app.propose(caller=caller, fields=data, visibility=visibility)
     except DomainError as error:
         return refused(values, "propose", error)
     return done(outcome, "propose")

@@ -50,6 +50,7 @@ CREATE TABLE view_initiatives (
 	search TEXT NOT NULL, 
 	doc TEXT NOT NULL, 
 	card TEXT, 
+	visibility VARCHAR(10), 
 	PRIMARY KEY (id)
 );
 CREATE INDEX ix_view_initiatives_created ON view_initiatives (created_at, id);

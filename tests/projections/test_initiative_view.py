@@ -114,6 +114,7 @@ class Projected:
             "level": fields["level"],
             "countries": fields["countries"],
             "lead_organisation_id": initiative.lead_organisation_id,
+            "visibility": initiative.visibility,
             "partners": [
                 {"organisation_id": org, "status": status}
                 for org, status in initiative.partners.items()

@@ -208,7 +208,7 @@ def test_view_tables_of_an_earlier_release_gain_new_columns_and_lists_still_read
     populate(rt, 6)
     rt.projector.catch_up()
     with rt.engine.connect() as conn:
-        fresh = queries.list_initiatives(conn, limit=4, cursor=None).as_dict()
+        fresh = queries.list_initiatives(conn, limit=4, cursor=None, scope=None).as_dict()
     main = LIVE["initiatives"]["main"]
     with rt.engine.begin() as conn:
         # As an earlier release left it: no card column.
@@ -217,11 +217,11 @@ def test_view_tables_of_an_earlier_release_gain_new_columns_and_lists_still_read
     create_tables(rt.engine)  # a second process starting: nothing more to add
     with rt.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(main.c.card.is_(None))).scalar() == 6
-        upgraded = queries.list_initiatives(conn, limit=4, cursor=None).as_dict()
+        upgraded = queries.list_initiatives(conn, limit=4, cursor=None, scope=None).as_dict()
         assert upgraded == fresh and fresh["next_cursor"]
-        second = queries.list_initiatives(conn, limit=4, cursor=fresh["next_cursor"])
+        second = queries.list_initiatives(conn, limit=4, cursor=fresh["next_cursor"], scope=None)
         assert len(second.as_dict()["items"]) == 2
     rt.projector.rebuild(VIEW_BY_NAME["initiatives"])
     with rt.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(main.c.card.is_(None))).scalar() == 0
-        assert queries.list_initiatives(conn, limit=4, cursor=None).as_dict() == fresh
+        assert queries.list_initiatives(conn, limit=4, cursor=None, scope=None).as_dict() == fresh

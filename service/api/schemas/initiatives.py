@@ -14,7 +14,7 @@ from domain.initiative import (
     report_errors,
     review_errors,
 )
-from domain.values import DECISIONS, LEVELS, THEMES, State, field_errors
+from domain.values import DECISIONS, LEVELS, THEMES, VISIBILITIES, State, Visibility, field_errors
 from service.api.schemas.base import (
     NUMBER_MAX,
     CommandSchema,
@@ -29,6 +29,15 @@ from service.api.schemas.base import (
 
 InitiativeState = vocabulary("InitiativeState", [s.value for s in State])
 Level = vocabulary("Level", LEVELS)
+InitiativeVisibility = vocabulary(
+    "Visibility",
+    VISIBILITIES,
+    metadata={
+        "description": "Who may read the initiative before it is submitted: `network` "
+        "(every account) or `partners` (members of its lead and partner organisations, "
+        "auditors and admins; anyone else is answered 404)."
+    },
+)
 # Not checked here: the domain names an unknown theme in its own words.
 ThemeId = vocabulary(
     "ThemeId", THEMES, checked=False, metadata={"description": "An id from /themes."}
@@ -69,9 +78,11 @@ class ProposeSchema(InitiativeFieldsSchema):
     countries = fields.List(
         fields.String(), required=True, metadata={"description": "ISO 3166-1 alpha-2."}
     )
+    visibility = InitiativeVisibility(load_default=Visibility.NETWORK.value)
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
-        return loaded_only(proposal_errors(loaded), loaded)
+        proposed = {k: v for k, v in loaded.items() if k != "visibility"}
+        return loaded_only(proposal_errors(proposed), proposed)
 
 
 class EditSchema(InitiativeFieldsSchema):
@@ -219,6 +230,7 @@ class InitiativeSchema(Schema):
     start_date = IsoDate(allow_none=True, required=True)
     end_date = IsoDate(allow_none=True, required=True)
     lead_organisation_id = fields.String(required=True)
+    visibility = InitiativeVisibility(required=True)
     partners = fields.List(fields.Nested(PartnerSchema), required=True)
     amendments = fields.List(fields.Nested(AmendmentSchema), required=True)
     approval = fields.Nested(ApprovalSchema, allow_none=True, required=True)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from service.api.schemas.base import Multilingual, PageQuerySchema, Timestamp, vocabulary
-from service.api.schemas.initiatives import InitiativeState, Level, PartnerSchema, ThemeId
+from service.api.schemas.initiatives import (
+    InitiativeState,
+    InitiativeVisibility,
+    Level,
+    PartnerSchema,
+    ThemeId,
+)
 
 InboxKind = vocabulary("InboxKind", ["invitation", "amendment", "review"])
 
@@ -62,6 +68,7 @@ class InitiativeSummarySchema(Schema):
     level = Level(required=True)
     countries = fields.List(fields.String(), required=True)
     lead_organisation_id = fields.String(required=True)
+    visibility = InitiativeVisibility(required=True)
     partners = fields.List(fields.Nested(PartnerSchema), required=True)
     version = fields.Integer(required=True)
     created_at = Timestamp(required=True)
