@@ -5,10 +5,12 @@ for who the caller is, not for the state. Zero unexpected successes, zero unexpe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 import yaml
@@ -86,10 +88,16 @@ class Scene:
         path = f"/api/v1/users/{self.fresh_account().id}/password-reset"
         return str(ok(self.world.admin.post(path), 201)["reset_token"])
 
-    def initiative(self, stage: str) -> dict[str, Any]:
+    def initiative(
+        self, stage: str, visibility: str = "network", title: str = ""
+    ) -> dict[str, Any]:
         """A fresh initiative in `stage`; its representation (with `amendment_id` if any)."""
         lead, partner = self.lead, self.partner
-        body = ok(lead.post("/api/v1/initiatives", proposal()), 201)
+        fields = proposal(visibility=visibility)
+        if title:
+            fields["title"] = {"en": title}
+        body = ok(lead.post("/api/v1/initiatives", fields), 201)
+        assert body["visibility"] == visibility
         path = f"/api/v1/initiatives/{body['id']}"
         for org in (self.partner_org, self.invited_org):
             body = ok(
@@ -118,8 +126,10 @@ class Scene:
             body = step(body)
         if stage == "amendment":
             body = ok(lead.post(f"{path}/co-design", version=body["version"]))
+            # An outsider may not know of a partners draft: its invited partner amends it.
+            author = "invited" if visibility == "partners" else "outsider"
             amendment = ok(
-                self.clients["outsider"].post(
+                self.clients[author].post(
                     f"{path}/amendments",
                     {
                         "changes": {"expected_participants": 99},
@@ -417,5 +427,115 @@ def test_every_caller_gets_the_expected_status(scene: Scene, endpoint: str) -> N
             )
         if response.status_code >= 400:
             assert response.mimetype == "application/problem+json", (caller, response.mimetype)
+    reliability.record(__name__, len(CALLERS))
+    assert not unexpected, unexpected
+
+
+# ----------------------------------------------------------------- partners drafts
+ROW = re.compile(r"^(?P<method>\w+) (?P<path>[^?\s]+)(?P<query>\?\S+)?(?: \[(?P<stage>\w+)\])?$")
+
+
+def statuses(row: Any) -> dict[str, str]:
+    return dict(zip(CALLERS, str(row).split(), strict=True))
+
+
+PARTNERS_DRAFTS = {key: statuses(row) for key, row in MATRIX["partners_drafts"].items()}
+
+
+def test_the_partners_rows_name_endpoints_of_the_matrix() -> None:
+    for key in PARTNERS_DRAFTS:
+        match = ROW.match(key)
+        assert match is not None, key
+        assert f"{match['method']} {match['path']}" in EXPECTED, key
+
+
+@pytest.mark.parametrize("key", sorted(PARTNERS_DRAFTS))
+def test_a_partners_draft_is_known_only_to_its_organisations(scene: Scene, key: str) -> None:
+    """Each cell on a fresh partners initiative: 404 (not 403, not 409) for whoever may not
+    know it exists, and exactly the usual answer for everyone else."""
+    match = ROW.match(key)
+    assert match is not None
+    endpoint = f"{match['method']} {match['path']}"
+    default_stage, build = CASES[endpoint]
+    stage = match["stage"] or default_stage
+    assert stage is not None
+    unknown = str(uuid4())
+    unexpected = []
+    for caller in CALLERS:
+        initiative = scene.initiative(stage, "partners")
+        path, body, version = build(scene, initiative)
+        path += match["query"] or ""
+        response = scene.clients[caller].request(match["method"], path, json=body, version=version)
+        wanted = int(PARTNERS_DRAFTS[key][caller])
+        if response.status_code != wanted:
+            unexpected.append((caller, wanted, response.status_code, response.get_json()))
+        elif wanted == 404:
+            # The same answer as for an id that never existed, word for word.
+            again = scene.clients[caller].request(
+                match["method"],
+                path.replace(initiative["id"], unknown),
+                json=body,
+                version=version,
+            )
+            assert again.status_code == 404, (caller, again.get_json())
+            assert response.get_json() == {
+                **again.get_json(),
+                "detail": again.get_json()["detail"].replace(unknown, initiative["id"]),
+            }
+            assert initiative["title"]["en"] not in response.get_data(as_text=True)
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json", (caller, response.mimetype)
+    reliability.record(__name__, len(CALLERS))
+    assert not unexpected, unexpected
+
+
+SEEN_IN = [
+    (section, key, statuses(row))
+    for section, rows in MATRIX["seen_in"].items()
+    for key, row in rows.items()
+]
+
+
+def bodies(client: Client, path: str) -> tuple[int, str]:
+    """The status and the text of every page of a list (one body for anything else)."""
+    response = client.get(path)
+    text = response.get_data(as_text=True)
+    seen = 1
+    while response.status_code == 200 and (response.get_json() or {}).get("next_cursor"):
+        cursor = response.get_json()["next_cursor"]
+        joiner = "&" if "?" in path else "?"
+        response = client.get(f"{path}{joiner}cursor={cursor}")
+        assert response.status_code == 200, response.get_json()
+        text += response.get_data(as_text=True)
+        seen += 1
+        assert seen < 100, path
+    return response.status_code, text
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "cells"), SEEN_IN, ids=[f"{s}: {k}" for s, k, _ in SEEN_IN]
+)
+def test_bodies_show_an_initiative_to_whom_the_matrix_says(
+    scene: Scene, section: str, key: str, cells: dict[str, str]
+) -> None:
+    """Content, not only statuses: a partners draft's id is in no list, search, queue,
+    inbox or feed an outsider reads, and in every one its organisations read."""
+    visibility, stage = section.split()
+    word = f"matrix{uuid4().hex[:12]}"
+    initiative = scene.initiative(stage, visibility, title=f"Draft {word}")
+    scene.world.project()
+    method, raw = key.split(" ", 1)
+    assert method == "GET"
+    path = raw.format(id=initiative["id"], lead=scene.lead_org, word=word)
+    unexpected = []
+    for caller in CALLERS:
+        status, text = bodies(scene.clients[caller], path)
+        wanted = cells[caller]
+        present = initiative["id"] in text
+        if wanted in ("y", "n"):
+            if status != 200 or present != (wanted == "y"):
+                unexpected.append((caller, wanted, status, present))
+        elif status != int(wanted):
+            unexpected.append((caller, wanted, status, present))
     reliability.record(__name__, len(CALLERS))
     assert not unexpected, unexpected
