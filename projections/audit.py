@@ -36,6 +36,7 @@ def flatten(aggregate: Any) -> dict[str, Any]:
     if kind == "Initiative":
         flat["state"] = aggregate.state.value
         flat["lead_organisation_id"] = aggregate.lead_organisation_id
+        flat["visibility"] = aggregate.visibility  # who chose to keep a draft among partners
         for name, value in aggregate.fields.items():
             if isinstance(value, dict):
                 for lang, text in value.items():

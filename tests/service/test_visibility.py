@@ -159,3 +159,11 @@ def test_the_openapi_document_names_the_visibility_vocabulary(world: World) -> N
         assert ref in field.get("allOf", [field]), (name, field)
     assert schemas["Propose"]["properties"]["visibility"]["default"] == "network"
     assert "visibility" in schemas["Initiative"]["required"]
+
+
+def test_the_history_records_the_visibility_chosen(world: World) -> None:
+    cast = Cast(world)
+    draft = world.propose(cast.lead, visibility="partners")
+    world.project()
+    history = ok(cast.auditor.get(f"{A}/initiatives/{draft['id']}/history"))
+    assert history["items"][0]["changes"]["visibility"] == {"old": None, "new": "partners"}
