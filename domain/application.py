@@ -235,15 +235,14 @@ class Twinning(Application[UUID]):
         initiative_id: UUID,
         expected_version: int | None,
         command: Callable[[Initiative], Any],
-        caller: Caller | None = None,
+        caller: Caller,
     ) -> Outcome[Initiative]:
-        """Loads, checks the version the caller read, runs the command, saves. With
-        `caller`, one who may not read the initiative is told first that it does not exist
-        (a 412 would tell otherwise)."""
+        """Loads, checks the version the caller read, runs the command, saves. A caller
+        who may not read the initiative is told first that it does not exist (a 412 would
+        tell otherwise)."""
         expected = self._needs_version(expected_version)
         initiative = self._load(Initiative, initiative_id)
-        if caller is not None:
-            initiative.reveal(caller)
+        initiative.reveal(caller)
         self._check_read(initiative, expected)
         command(initiative)
         try:
@@ -260,7 +259,7 @@ class Twinning(Application[UUID]):
         initiative_id: UUID,
         expected_version: int | None,
         command: Callable[[Initiative], T],
-        caller: Caller | None = None,
+        caller: Caller,
     ) -> tuple[Outcome[Initiative], T]:
         """Runs a command that merges against an older version; retried on concurrent saves.
         Returns the outcome and what the command returned.
@@ -270,8 +269,7 @@ class Twinning(Application[UUID]):
         """
         for _ in range(MERGE_ATTEMPTS):
             initiative = self._load(Initiative, initiative_id)
-            if caller is not None:
-                initiative.reveal(caller)
+            initiative.reveal(caller)
             self._check_read(initiative, expected_version)
             result = command(initiative)
             try:
@@ -529,12 +527,15 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.review(caller, decision, rationale, at=self.clock()),
+            caller,
         )
 
     def start_follow_up(
         self, initiative_id: UUID, *, caller: Caller, expected_version: int | None
     ) -> Outcome[Initiative]:
-        return self._command(initiative_id, expected_version, lambda i: i.start_follow_up(caller))
+        return self._command(
+            initiative_id, expected_version, lambda i: i.start_follow_up(caller), caller
+        )
 
     def record_report(
         self,
@@ -545,7 +546,7 @@ class Twinning(Application[UUID]):
         report: dict[str, Any],
     ) -> Outcome[Initiative]:
         return self._command(
-            initiative_id, expected_version, lambda i: i.record_report(caller, report)
+            initiative_id, expected_version, lambda i: i.record_report(caller, report), caller
         )
 
     def complete(
@@ -557,7 +558,7 @@ class Twinning(Application[UUID]):
         outcomes: dict[str, str],
     ) -> Outcome[Initiative]:
         return self._command(
-            initiative_id, expected_version, lambda i: i.complete(caller, outcomes)
+            initiative_id, expected_version, lambda i: i.complete(caller, outcomes), caller
         )
 
     def recognise_good_practice(
@@ -572,6 +573,7 @@ class Twinning(Application[UUID]):
             initiative_id,
             expected_version,
             lambda i: i.recognise_good_practice(caller, rationale),
+            caller,
         )
 
     def withdraw(

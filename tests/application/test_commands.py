@@ -558,7 +558,7 @@ def test_a_merge_that_loses_every_race_gives_up_and_says_so(
         initiative.edit(net.lead, {"countries": ["FR"]}, dict(initiative.fields), 1)
 
     with pytest.raises(StaleVersion) as stale:
-        one._merging(initiative_id, None, edit_while_someone_else_does)
+        one._merging(initiative_id, None, edit_while_someone_else_does, net.lead)
     assert stale.value.detail == "The initiative is changing too fast; please try again."
     assert raced == MERGE_ATTEMPTS
     assert stale.value.current_version == 1 + MERGE_ATTEMPTS

@@ -84,6 +84,9 @@ def test_a_partners_draft_is_hidden_until_submitted(world: World) -> None:
         )
         problem(stranger.patch(path, {"expected_participants": 9}, version=draft["version"]), 404)
         problem(stranger.post(f"{path}/submit", version=1), 404)  # a stale If-Match too
+        review = {"decision": "approve", "rationale": "R."}
+        problem(stranger.post(f"{path}/reviews", review, version=1), 404)
+        problem(stranger.post(f"{path}/follow-up", version=draft["version"]), 404)
     world.project()
     for stranger in (cast.outsider, cast.reviewer):
         assert draft["id"] not in ids_listed(stranger, f"{A}/initiatives")
