@@ -77,7 +77,8 @@ class Initiatives(MethodView):
     @documents(blp, 400, 401, 422, 503)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List initiatives: filters, full-text `q` over titles and summaries in every
-        language, sorting and keyset pagination."""
+        language, sorting and keyset pagination. A `partners` draft is listed only to its
+        organisations, auditors and admins."""
         scope = read_scope(current_caller())
         minimum = await_min_position()
         if "organisation_id" in query:
@@ -92,7 +93,8 @@ class Initiatives(MethodView):
     @blp.response(201, InitiativeSchema)
     @documents(blp, 400, 401, 403, 413, 415, 422)
     def post(self, fields: dict[str, Any]) -> Any:
-        """Propose an initiative; the caller's organisation leads it."""
+        """Propose an initiative; the caller's organisation leads it. `visibility`
+        (default `network`) says who may read it until it is submitted."""
         visibility = fields.pop("visibility")
         outcome = runtime().app.propose(
             caller=current_caller(), fields=fields, visibility=visibility
@@ -106,7 +108,9 @@ class InitiativeById(MethodView):
     @blp.response(200, InitiativeSchema)
     @documents(blp, 401, 404, 422)
     def get(self, query: dict[str, Any], initiative_id: UUID) -> Any:
-        """Read an initiative, now or as it was (`?version=N` or `?as_of=<timestamp>`)."""
+        """Read an initiative, now or as it was (`?version=N` or `?as_of=<timestamp>`).
+        A `partners` draft is a 404 to whoever is not of its organisations (auditors and
+        admins excepted), as an unknown id is."""
         caller = current_caller()
         rt = runtime()
         app = rt.app
