@@ -10,7 +10,10 @@ from tests.service.test_console import proposal_form
 
 
 def checked(html: str, value: str) -> bool:
-    match = re.search(rf'<input type="radio" name="visibility" value="{value}"([^>]*)>', html)
+    match = re.search(
+        rf'<input type="radio" id="visibility-{value}" name="visibility" value="{value}"([^>]*)>',
+        html,
+    )
     assert match, html[:3000]
     return "checked" in match.group(1)
 
