@@ -62,6 +62,9 @@ def exists(table: sa.Table, *conditions: Any) -> Any:
 
 
 PARTNERS = Visibility.PARTNERS.value
+# The relations that let an organisation read its partners drafts (not "co_author": an
+# amendment's organisation that has since left).
+TAKING_PART = ("lead", "joined", "invited")
 PRIVATE = [state.value for state in State if state in PRIVATE_STATES]
 
 
@@ -72,7 +75,7 @@ READABLE = sa.or_(
     MAIN.c.visibility.is_(None),  # rows written before visibility: network ones
     MAIN.c.visibility != PARTNERS,
     sa.and_(*(MAIN.c.state != state for state in PRIVATE)),
-    exists(ORGS, ORGS.c.organisation_id == SCOPE),
+    exists(ORGS, ORGS.c.organisation_id == SCOPE, ORGS.c.relation.in_(TAKING_PART)),
 )
 
 
@@ -117,7 +120,7 @@ def initiative_filters(
             exists(
                 ORGS,
                 ORGS.c.organisation_id == organisation_id,
-                ORGS.c.relation.in_(("lead", "joined", "invited")),
+                ORGS.c.relation.in_(TAKING_PART),
             )
         )
     if q:

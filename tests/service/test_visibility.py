@@ -170,3 +170,21 @@ def test_the_history_records_the_visibility_chosen(world: World) -> None:
     world.project()
     history = ok(cast.auditor.get(f"{A}/initiatives/{draft['id']}/history"))
     assert history["items"][0]["changes"]["visibility"] == {"old": None, "new": "partners"}
+
+
+def test_a_removed_partner_that_co_wrote_the_draft_no_longer_sees_it(world: World) -> None:
+    """The view remembers an amendment's organisation as a co-author (for conflicts of
+    interest); once the organisation leaves, that memory must not let it read the draft."""
+    cast = Cast(world)
+    draft = cast.draft(title={"en": "Left behind draft"})
+    path = f"{A}/initiatives/{draft['id']}"
+    body = world.amend(cast.joined, draft, {"expected_participants": 30}, "More.")
+    amendment = body["amendments"][0]["id"]
+    body = ok(
+        cast.lead.post(f"{path}/amendments/{amendment}/accept", {"base_version": body["version"]})
+    )
+    ok(cast.lead.delete(f"{path}/partners/{cast.joined.organisation_id}", version=body["version"]))
+    world.project()
+    problem(cast.joined.get(path), 404)
+    assert draft["id"] not in ids_listed(cast.joined, f"{A}/initiatives")
+    assert draft["id"] not in ids_listed(cast.joined, f"{A}/initiatives?q=behind")
