@@ -22,6 +22,7 @@ from domain.errors import (
     RequirementsNotMet,
     StateConflict,
 )
+from domain.records import Amendment, Approval, ApprovalStep, PartnerStatus, Relation
 from domain.values import (
     AFTER_DECISION,
     COUNT_PROBLEM,
@@ -227,9 +228,9 @@ class Initiative(Aggregate):
         self.last_changed: dict[str, list[Any]] = {name: [1, actor.account_id] for name in fields}
         # multilingual field -> languages whose text is older than the original's
         self.stale: dict[str, list[str]] = {}
-        self.partners: dict[str, str] = {}  # organisation id -> "invited" | "joined"
-        self.amendments: list[dict[str, Any]] = []
-        self.approval: dict[str, Any] | None = None
+        self.partners: dict[str, PartnerStatus] = {}  # organisation id -> status
+        self.amendments: list[Amendment] = []
+        self.approval: Approval | None = None
         self.round = 0
         self.reports: list[dict[str, Any]] = []
         self.outcomes: dict[str, str] | None = None
@@ -237,7 +238,7 @@ class Initiative(Aggregate):
         self.closing_reason: str | None = None
 
     # ------------------------------------------------------------ queries
-    def relation(self, organisation_id: str) -> str | None:
+    def relation(self, organisation_id: str) -> Relation | None:
         if organisation_id == self.lead_organisation_id:
             return "lead"
         return self.partners.get(organisation_id)
@@ -344,7 +345,7 @@ class Initiative(Aggregate):
             for review in step["reviews"]
         )
 
-    def _amendment(self, amendment_id: str) -> dict[str, Any]:
+    def _amendment(self, amendment_id: str) -> Amendment:
         for amendment in self.amendments:
             if amendment["id"] == amendment_id:
                 return amendment
@@ -511,7 +512,7 @@ class Initiative(Aggregate):
             }
         )
 
-    def pending_amendment(self, amendment_id: str) -> dict[str, Any]:
+    def pending_amendment(self, amendment_id: str) -> Amendment:
         amendment = self._amendment(amendment_id)
         if amendment["status"] != "pending":
             raise StateConflict(f"The amendment is already {amendment['status']}.")
@@ -579,12 +580,12 @@ class Initiative(Aggregate):
             "outcome": None,
         }
 
-    def current_step(self) -> dict[str, Any] | None:
+    def current_step(self) -> ApprovalStep | None:
         if self.approval is None:
             return None
         for step in self.approval["steps"]:
             if step["status"] == "pending":
-                return dict(step)
+                return step.copy()  # callers read it; the round keeps its own
         return None
 
     def review(self, caller: Caller, decision: str, rationale: str, at: datetime) -> None:
