@@ -19,6 +19,19 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
 
 
+def a_proposal(**overrides: Any) -> dict[str, Any]:
+    """The fields of a valid national proposal (a test's own given as overrides)."""
+    return {
+        "title": {"en": "Shared squares"},
+        "summary": {"en": "S"},
+        "original_language": "en",
+        "themes": ["youth"],
+        "level": "national",
+        "countries": ["IT"],
+        **overrides,
+    }
+
+
 def a_report(**overrides: Any) -> dict[str, Any]:
     """A valid progress report (the fields a test cares about given as overrides)."""
     return {

@@ -26,16 +26,9 @@ from domain.initiative import Initiative
 from domain.organisation import Organisation
 from domain.values import Caller, Role, State, system_actor
 from service.config import Database, Settings
-from tests.conftest import a_report
+from tests.conftest import a_proposal, a_report
 
-FIELDS: dict[str, Any] = {
-    "title": {"en": "Shared squares"},
-    "summary": {"en": "S"},
-    "original_language": "en",
-    "themes": ["youth"],
-    "level": "national",
-    "countries": ["IT"],
-}
+FIELDS = a_proposal()
 LEAD = Caller(str(uuid4()), str(uuid4()), frozenset({"partner"}))
 
 

@@ -13,17 +13,10 @@ from domain.initiative import Initiative
 from domain.values import Caller
 from service.config import Settings
 from service.infrastructure.runtime import Runtime
-from tests.conftest import FAST_HASHING
+from tests.conftest import FAST_HASHING, a_proposal
 
 LEAD = Caller("lead", "3f2b9a53-7a43-4a8e-9a39-0f4c1b1f5b21", frozenset({"partner"}), "req-1")
-FIELDS = {
-    "title": {"en": "Landed once"},
-    "summary": {"en": "S"},
-    "original_language": "en",
-    "themes": ["youth"],
-    "level": "national",
-    "countries": ["IT"],
-}
+FIELDS = a_proposal(title={"en": "Landed once"})
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import IO, Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.test_serve import TWINNING, call, free_port
+from tests.e2e.test_serve import TWINNING, call, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -81,16 +81,7 @@ def test_gunicorn_alone_after_init_serves_and_sums_metrics(tmp_path: Path) -> No
     process = start_gunicorn(env, log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                if call(base, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "not ready in 60 s"
-            time.sleep(0.2)
+        assert wait_ready(base, process, tmp_path / "gunicorn.log", 60), "not ready in 60 s"
         status, body = admin_login(base)
         assert status == 201
         token = body["token"]

@@ -59,6 +59,21 @@ def call(
         return error.code, dict(error.headers), json.loads(raw) if raw else None
 
 
+def wait_ready(base: str, process: subprocess.Popen[Any], log: Path, timeout: float) -> bool:
+    """Whether the server at `base` answered /readyz with 200 within `timeout` seconds;
+    fails at once, with the log, when the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if call(base, "GET", "/readyz")[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def propose(base: str, token: str, title: str) -> dict[str, Any]:
     status, _, body = call(
         base,
@@ -113,15 +128,8 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (tmp / f"serve-{self.port}.log").read_text()
-            try:
-                if call(self.base, "GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
+        if wait_ready(self.base, self.process, tmp / f"serve-{self.port}.log", ready_timeout):
+            return
         self.stop()
         raise AssertionError(f"the server did not become ready in {ready_timeout} s")
 

@@ -10,7 +10,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.e2e.test_gunicorn_direct import gunicorn_env, start_gunicorn
-from tests.e2e.test_serve import TWINNING, call, free_port
+from tests.e2e.test_serve import TWINNING, call, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -91,16 +90,7 @@ def test_the_eleventh_login_attempt_is_refused_whichever_worker_answers(
         return call(base, "POST", "/api/v1/auth/tokens", wrong)[0]
 
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if call(base, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "not ready in 60 s"
-            time.sleep(0.2)
+        assert wait_ready(base, process, log_path, 60), "not ready in 60 s"
         with ThreadPoolExecutor(5) as pool:  # concurrent, so that several workers answer
             first = list(pool.map(attempt, range(10)))
             later = list(pool.map(attempt, range(6)))

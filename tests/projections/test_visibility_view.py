@@ -16,16 +16,10 @@ from projections import queries
 from projections.registry import LIVE, VIEW_BY_NAME, create_tables
 from service.config import Settings
 from service.infrastructure.runtime import Runtime
-from tests.conftest import FAST_HASHING
+from tests.conftest import FAST_HASHING, a_proposal
 
 MAIN = LIVE["initiatives"]["main"]
-FIELDS: dict[str, Any] = {
-    "summary": {"en": "S"},
-    "original_language": "en",
-    "themes": ["youth"],
-    "level": "national",
-    "countries": ["IT"],
-}
+FIELDS = a_proposal()
 
 
 @pytest.fixture

@@ -22,15 +22,9 @@ from domain.values import (
     read_scope,
     sees_everything,
 )
+from tests.conftest import a_proposal
 
-FIELDS: dict[str, Any] = {
-    "title": {"en": "Shared squares"},
-    "summary": {"en": "Squares of twinned towns."},
-    "original_language": "en",
-    "themes": ["youth"],
-    "level": "national",
-    "countries": ["IT"],
-}
+FIELDS = a_proposal(summary={"en": "Squares of twinned towns."})
 
 
 def caller(organisation: str, *roles: str) -> Caller:

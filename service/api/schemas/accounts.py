@@ -107,14 +107,18 @@ def _password(**kw: Any) -> fields.String:
     return fields.String(required=True, load_only=True, validate=validate.Length(max=1024), **kw)
 
 
-class PasswordChangeSchema(Schema):
-    current_password = _password()
-    new_password = _password(
+def _new_password() -> fields.String:
+    return _password(
         metadata={
             "description": "At least 12 characters, not the account's email, not one of the "
             "10,000 most common passwords."
         }
     )
+
+
+class PasswordChangeSchema(Schema):
+    current_password = _password()
+    new_password = _new_password()
 
 
 class PasswordResetSchema(Schema):
@@ -128,12 +132,7 @@ class PasswordResetRedeemSchema(Schema):
     reset_token = fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=200)
     )
-    new_password = _password(
-        metadata={
-            "description": "At least 12 characters, not the account's email, not one of the "
-            "10,000 most common passwords."
-        }
-    )
+    new_password = _new_password()
 
 
 class MeUpdateSchema(CommandSchema):
