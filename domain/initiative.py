@@ -245,7 +245,13 @@ class Initiative(Aggregate):
 
     def readable_by(self, caller: Caller) -> bool:
         """Whether the caller may read the initiative now (or know that it exists)."""
-        return can_read(caller, self.visibility, self.state, self.relation(caller.organisation_id))
+        return can_read(
+            caller,
+            self.visibility,
+            self.state,
+            self.relation(caller.organisation_id),
+            submitted=self.round > 0,
+        )
 
     def _is(self, who: str, caller: Caller, target: str | None = None) -> bool:
         relation = self.relation(caller.organisation_id)

@@ -92,7 +92,8 @@ class Visibility(Enum):
 
 VISIBILITIES = tuple(v.value for v in Visibility)
 # A `partners` initiative stays among its organisations while it is drafted: from submission
-# on, the programme's openness applies to it as to any other.
+# on, the programme's openness applies to it as to any other. A draft withdrawn before it was
+# ever submitted stays among them too: the network never saw it.
 PRIVATE_STATES = EDITABLE_STATES
 
 
@@ -101,9 +102,12 @@ def sees_everything(caller: Caller) -> bool:
     return caller.has(Role.AUDITOR) or caller.has(Role.ADMIN)
 
 
-def is_private(visibility: str, state: State) -> bool:
-    """Whether only the initiative's organisations (and auditors, admins) may read it now."""
-    return visibility == Visibility.PARTNERS.value and state in PRIVATE_STATES
+def is_private(visibility: str, state: State, submitted: bool) -> bool:
+    """Whether only the initiative's organisations (and auditors, admins) may read it now
+    (`submitted`: whether it was ever submitted)."""
+    if visibility != Visibility.PARTNERS.value:
+        return False
+    return state in PRIVATE_STATES or (state is State.WITHDRAWN and not submitted)
 
 
 def read_scope(caller: Caller) -> str | None:
@@ -112,10 +116,16 @@ def read_scope(caller: Caller) -> str | None:
     return None if sees_everything(caller) else caller.organisation_id
 
 
-def can_read(caller: Caller, visibility: str, state: State, relation: str | None) -> bool:
+def can_read(
+    caller: Caller, visibility: str, state: State, relation: str | None, *, submitted: bool
+) -> bool:
     """Whether `caller` may read an initiative (`relation`: the caller's organisation's to
     it: lead, joined, invited or None). Whoever may not is told it does not exist."""
-    return not is_private(visibility, state) or relation is not None or sees_everything(caller)
+    return (
+        not is_private(visibility, state, submitted)
+        or relation is not None
+        or sees_everything(caller)
+    )
 
 
 class Level(Enum):

@@ -118,6 +118,9 @@ class InitiativesView(DocumentView):
                 sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
                 sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=False),
                 sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+                # When it was last submitted (NULL: never): a partners draft withdrawn
+                # before submission stays hidden.
+                sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
                 sa.Column("good_practice", sa.Boolean, nullable=False),
                 sa.Column("participants", sa.BigInteger, nullable=False),
                 sa.Column("title_sort", sa.String(200), nullable=False),
@@ -298,6 +301,7 @@ class InitiativesView(DocumentView):
                     "updated_at": parse_time(document["updated_at"]),
                     "waiting_since": parse_time(document["waiting_since"]),
                     "approved_at": parse_time(document["approved_at"]),
+                    "submitted_at": parse_time(document["submitted_at"]),
                     "good_practice": document["good_practice"],
                     "participants": document["participants"],
                     "title_sort": original.casefold()[:200],

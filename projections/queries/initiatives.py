@@ -74,7 +74,10 @@ SCOPE = sa.bindparam("scope", type_=sa.String)
 READABLE = sa.or_(
     MAIN.c.visibility.is_(None),  # rows written before visibility: network ones
     MAIN.c.visibility != PARTNERS,
-    sa.and_(*(MAIN.c.state != state for state in PRIVATE)),
+    sa.and_(
+        *(MAIN.c.state != state for state in PRIVATE),
+        sa.or_(MAIN.c.state != State.WITHDRAWN.value, MAIN.c.submitted_at.is_not(None)),
+    ),
     exists(ORGS, ORGS.c.organisation_id == SCOPE, ORGS.c.relation.in_(TAKING_PART)),
 )
 

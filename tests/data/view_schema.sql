@@ -44,6 +44,7 @@ CREATE TABLE view_initiatives (
 	updated_at TIMESTAMP WITH TIME ZONE NOT NULL, 
 	waiting_since TIMESTAMP WITH TIME ZONE NOT NULL, 
 	approved_at TIMESTAMP WITH TIME ZONE, 
+	submitted_at TIMESTAMP WITH TIME ZONE, 
 	good_practice BOOLEAN NOT NULL, 
 	participants BIGINT NOT NULL, 
 	title_sort VARCHAR(200) NOT NULL, 

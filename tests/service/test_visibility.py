@@ -188,3 +188,33 @@ def test_a_removed_partner_that_co_wrote_the_draft_no_longer_sees_it(world: Worl
     problem(cast.joined.get(path), 404)
     assert draft["id"] not in ids_listed(cast.joined, f"{A}/initiatives")
     assert draft["id"] not in ids_listed(cast.joined, f"{A}/initiatives?q=behind")
+
+
+def test_a_partners_draft_withdrawn_before_submission_stays_hidden(world: World) -> None:
+    cast = Cast(world)
+    unseen = cast.draft(title={"en": "Dropped quietly"})
+    seen = cast.draft(title={"en": "Dropped in review"})
+    unseen = ok(
+        cast.lead.post(
+            f"{A}/initiatives/{unseen['id']}/withdraw",
+            {"reason": "Not now."},
+            version=unseen["version"],
+        )
+    )
+    seen = ok(cast.lead.post(f"{A}/initiatives/{seen['id']}/submit", version=seen["version"]))
+    seen = ok(
+        cast.lead.post(
+            f"{A}/initiatives/{seen['id']}/withdraw", {"reason": "Later."}, version=seen["version"]
+        )
+    )
+    assert unseen["state"] == seen["state"] == "withdrawn"
+    world.project()
+    for stranger in (cast.outsider, cast.reviewer):
+        problem(stranger.get(f"{A}/initiatives/{unseen['id']}"), 404)
+        assert ok(stranger.get(f"{A}/initiatives/{seen['id']}"))["state"] == "withdrawn"
+        listed = ids_listed(stranger, f"{A}/initiatives?q=dropped")
+        assert listed == [seen["id"]]
+    for member in (cast.lead, cast.invited, cast.auditor):
+        assert sorted(ids_listed(member, f"{A}/initiatives?q=dropped")) == sorted(
+            [unseen["id"], seen["id"]]
+        )

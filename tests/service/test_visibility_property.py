@@ -36,8 +36,10 @@ SEES_ALL = {"auditor", "admin"}
 DRAFT_STATES = {"proposal", "co_design"}
 
 
-def model_may_read(visibility: str, state: str, kind: str) -> bool:
-    if visibility == "network" or state not in DRAFT_STATES:
+def model_may_read(visibility: str, state: str, kind: str, submitted: bool) -> bool:
+    """Drafts of partners, and those withdrawn before ever being submitted, are theirs."""
+    withdrawn_unseen = state == "withdrawn" and not submitted
+    if visibility == "network" or (state not in DRAFT_STATES and not withdrawn_unseen):
         return True
     return kind in INVOLVED or kind in SEES_ALL
 
@@ -155,7 +157,7 @@ def test_state_visibility_and_caller_decide_who_sees_an_initiative(
     url = f"{A}/initiatives/{initiative['id']}"
     for kind in kinds:
         client = cast.clients[kind]
-        visible = model_may_read(visibility, state, kind)
+        visible = model_may_read(visibility, state, kind, "submit" in PATHS[path])
         response = client.get(url)
         assert response.status_code == (200 if visible else 404), (kind, state, response.json)
         listed = ok(client.get(f"{A}/initiatives?q={word}"))["items"]

@@ -58,16 +58,21 @@ def test_the_table_covers_every_state_and_visibility() -> None:
 
 @pytest.mark.parametrize("state", list(State))
 @pytest.mark.parametrize("visibility", VISIBILITIES)
-def test_can_read(state: State, visibility: str) -> None:
+@pytest.mark.parametrize("submitted", [True, False])
+def test_can_read(state: State, visibility: str, submitted: bool) -> None:
     expected = UNINVOLVED_MAY_READ[state][visibility]
-    assert is_private(visibility, state) is not expected
+    # A partners draft withdrawn before it was ever submitted: the network never saw it.
+    if not submitted and state is State.WITHDRAWN:
+        expected = visibility == "network"
+    assert is_private(visibility, state, submitted) is not expected
     for outsider in (OUTSIDER, REVIEWER, caller("org-x", "partner", "reviewer")):
-        assert can_read(outsider, visibility, state, None) is expected
+        assert can_read(outsider, visibility, state, None, submitted=submitted) is expected
     for relation in ("lead", "joined", "invited"):
-        assert can_read(OUTSIDER, visibility, state, relation)
-        assert can_read(REVIEWER, visibility, state, relation)  # a conflicted reviewer
+        assert can_read(OUTSIDER, visibility, state, relation, submitted=submitted)
+        # a conflicted reviewer
+        assert can_read(REVIEWER, visibility, state, relation, submitted=submitted)
     for everyone in (AUDITOR, ADMIN):
-        assert can_read(everyone, visibility, state, None)
+        assert can_read(everyone, visibility, state, None, submitted=submitted)
 
 
 def test_read_scope_names_the_organisation_of_who_does_not_see_everything() -> None:
