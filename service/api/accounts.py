@@ -104,9 +104,10 @@ class MyPassword(MethodView):
         if not rt.credentials.check_password(caller.account_id, data["current_password"]):
             raise ApiProblem(403, "The current password is wrong.")
         require_fit_password(data["new_password"], account.email)
+        # Recorded before the password changes, so that no change is missing from the log.
+        outcome = rt.app.change_password(account.id, actor=account.as_self(caller.request_id))
         rt.credentials.set_password(caller.account_id, data["new_password"])
         rt.credentials.revoke_all(caller.account_id, rt.now())
-        outcome = rt.app.change_password(account.id, actor=account.as_self(caller.request_id))
         return with_headers(None, position=outcome.position)
 
 

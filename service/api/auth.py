@@ -63,7 +63,8 @@ class PasswordResets(MethodView):
         require_fit_password(data["new_password"], account.email)
         if not rt.credentials.use_reset(data["reset_token"], now):
             raise ApiProblem(400, UNUSABLE_RESET)  # redeemed meanwhile by another request
+        # Recorded before the password changes, so that no change is missing from the log.
+        outcome = rt.app.use_password_reset(account.id, request_id=request_id())
         rt.credentials.set_password(str(account.id), data["new_password"])
         rt.credentials.revoke_all(str(account.id), now)
-        outcome = rt.app.use_password_reset(account.id, request_id=request_id())
         return with_headers(None, position=outcome.position)
