@@ -217,9 +217,11 @@ class Twinning(Application[UUID]):
                 initiative.version,
             )
 
-    def _base_version(self, initiative_id: UUID, base_version: int) -> Initiative:
-        """The current initiative, once `base_version` is shown to be one of its versions."""
+    def _base_version(self, initiative_id: UUID, base_version: int, caller: Caller) -> Initiative:
+        """The current initiative, once `base_version` is shown to be one of its versions
+        (and the caller to be one who may read it: NotFound comes before any other answer)."""
         current = self._load(Initiative, initiative_id)
+        current.reveal(caller)
         if not 1 <= base_version <= current.version:
             raise InvalidFields(
                 {
@@ -366,9 +368,8 @@ class Twinning(Application[UUID]):
         base = base_version if base_version is not None else expected_version
         if base is None:
             raise PreconditionRequired("Name the version you edited.", base_version=True)
-        self.readable(initiative_id, caller=caller)  # 404 before any other answer
         try:
-            self._base_version(initiative_id, base)
+            self._base_version(initiative_id, base, caller)
         except InvalidFields as error:  # one answer names every invalid field
             raise InvalidFields({**field_errors(fields), **error.errors}) from None
         base_fields = self._fields_at(initiative_id, base)
@@ -465,11 +466,10 @@ class Twinning(Application[UUID]):
     ) -> Outcome[Initiative]:
         if base_version is None and expected_version is None:
             raise PreconditionRequired("Name the version you read.", base_version=True)
-        self.readable(initiative_id, caller=caller)
         if base_version is not None:
-            current = self._base_version(initiative_id, base_version)
+            current = self._base_version(initiative_id, base_version, caller)
         else:
-            current = self._load(Initiative, initiative_id)
+            current = self.readable(initiative_id, caller=caller)
         amendment = current.pending_amendment(amendment_id)
         base = self._fields_at(initiative_id, amendment["base_version"])
         outcome, _ = self._merging(
