@@ -13,9 +13,13 @@ import sqlalchemy as sa
 from werkzeug.test import TestResponse
 
 from projections import queries
+from projections.chain import CHAIN_START
+from projections.queries import audit as audit_reads
 from projections.queries import queues
 from projections.registry import LIVE, VIEW_BY_NAME
-from service.infrastructure.runtime import runtime
+from service.config import Settings
+from service.infrastructure.runtime import Runtime, runtime
+from tests.conftest import FAST_HASHING
 from tests.service.conftest import Client, World, ok, problem, serving
 from tests.service.test_read_views import approved, ids, path_of, submitted
 
@@ -72,6 +76,27 @@ def test_a_cursor_with_the_wrong_kind_of_value_is_refused_in_the_same_words(
             "/api/v1/organisations", query_string={"cursor": queries.encode_cursor("3")}
         )
     )
+    # The audit entries' cursor is one position: text, two values or garbage are refused.
+    for cursor in (queries.encode_cursor("3"), queries.encode_cursor(3, 4), "!!"):
+        invalid_cursor(world.admin.get("/api/v1/audit/entries", query_string={"cursor": cursor}))
+    page = ok(world.admin.get("/api/v1/audit/entries", query_string={"limit": 1}))
+    position = page["items"][0]["position"]
+    after = ok(
+        world.admin.get(
+            "/api/v1/audit/entries", query_string={"cursor": queries.encode_cursor(position)}
+        )
+    )
+    assert after["items"] and all(e["position"] > position for e in after["items"])
+
+
+def test_an_empty_chain_has_the_start_as_its_head(backend: dict[str, Any]) -> None:
+    """Before the audit view holds an entry, the digest names the chain's start."""
+    rt = Runtime(Settings.from_env(environ={}, overrides={**backend, **FAST_HASHING}))
+    try:
+        with rt.engine.connect() as conn:
+            assert audit_reads.digest(conn) == {"position": 0, "head_hash": CHAIN_START, "at": None}
+    finally:
+        rt.close()
 
 
 # ----------------------------------------------------------------------- search
