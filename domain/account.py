@@ -232,7 +232,7 @@ class EmailIndex(Aggregate):
         return self.account_id is not None
 
     def release(self) -> None:
-        if self.account_id is None:
+        if not self.claimed:
             raise StateConflict("The email is not claimed.")
         self._released()
 
@@ -241,7 +241,7 @@ class EmailIndex(Aggregate):
         self.account_id = None
 
     def reclaim(self, account_id: UUID) -> None:
-        if self.account_id is not None:
+        if self.claimed:
             raise DuplicateEmail("An account with this email exists already.")
         self._reclaimed(account_id=account_id)
 

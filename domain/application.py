@@ -637,26 +637,21 @@ class Twinning(Application[UUID]):
         return self.account(claim.account_id)
 
     def grant_role(self, account_id: UUID, *, actor: Actor, role: str) -> Outcome[Account]:
-        account = self.account(account_id)
-        account.grant(role, actor)
-        return Outcome(account, self._save_account(account))
+        return self._account_command(account_id, lambda a: a.grant(role, actor))
 
     def revoke_role(self, account_id: UUID, *, actor: Actor, role: str) -> Outcome[Account]:
-        account = self.account(account_id)
-        account.revoke(role, actor)
-        return Outcome(account, self._save_account(account))
+        return self._account_command(account_id, lambda a: a.revoke(role, actor))
 
     def deactivate(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
-        account = self.account(account_id)
-        if actor.account_id == str(account_id):
-            raise NotPermitted("You cannot deactivate your own account.")
-        account.deactivate(actor)
-        return Outcome(account, self._save_account(account))
+        def deactivate(account: Account) -> None:
+            if actor.account_id == str(account_id):
+                raise NotPermitted("You cannot deactivate your own account.")
+            account.deactivate(actor)
+
+        return self._account_command(account_id, deactivate)
 
     def reactivate(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
-        account = self.account(account_id)
-        account.reactivate(actor)
-        return Outcome(account, self._save_account(account))
+        return self._account_command(account_id, lambda a: a.reactivate(actor))
 
     def rectify_account(
         self, account_id: UUID, *, actor: Actor, name: str | None = None, email: str | None = None
@@ -689,21 +684,23 @@ class Twinning(Application[UUID]):
 
     def change_password(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
         """Records that the password changed (the credential store holds the hash)."""
-        account = self.account(account_id)
-        account.password_changed(actor)
-        return Outcome(account, self._save_account(account))
+        return self._account_command(account_id, lambda a: a.password_changed(actor))
 
     def issue_password_reset(
         self, account_id: UUID, *, actor: Actor, expires_at: datetime
     ) -> Outcome[Account]:
-        account = self.account(account_id)
-        account.reset_issued(expires_at, actor)
-        return Outcome(account, self._save_account(account))
+        return self._account_command(account_id, lambda a: a.reset_issued(expires_at, actor))
 
     def use_password_reset(self, account_id: UUID, *, request_id: str | None) -> Outcome[Account]:
         """Records that the account's holder redeemed a reset; refused if deactivated."""
+        return self._account_command(account_id, lambda a: a.reset_used(a.as_self(request_id)))
+
+    def _account_command(
+        self, account_id: UUID, command: Callable[[Account], None]
+    ) -> Outcome[Account]:
+        """Loads the account, runs the command, saves (a concurrent change: StaleVersion)."""
         account = self.account(account_id)
-        account.reset_used(account.as_self(request_id))
+        command(account)
         return Outcome(account, self._save_account(account))
 
     def _save_account(self, account: Account) -> int:

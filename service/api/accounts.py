@@ -23,7 +23,6 @@ from service.api.schemas.accounts import (
     UserUpdateSchema,
 )
 from service.context import request_state
-from service.infrastructure.credentials import RESET_TTL
 from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
@@ -104,10 +103,7 @@ class MyPassword(MethodView):
         if not rt.credentials.check_password(caller.account_id, data["current_password"]):
             raise ApiProblem(403, "The current password is wrong.")
         require_fit_password(data["new_password"], account.email)
-        # Recorded before the password changes, so that no change is missing from the log.
-        outcome = rt.app.change_password(account.id, actor=account.as_self(caller.request_id))
-        rt.credentials.set_password(caller.account_id, data["new_password"])
-        rt.credentials.revoke_all(caller.account_id, rt.now())
+        outcome = rt.change_password(account, data["new_password"], caller.request_id)
         return with_headers(None, position=outcome.position)
 
 
@@ -165,9 +161,7 @@ class Deactivate(MethodView):
     def post(self, user_id: UUID) -> Any:
         """Deactivate an account (admin): its tokens stop working at once."""
         actor = require_role(current_caller(), Role.ADMIN)
-        rt = runtime()
-        outcome = rt.app.deactivate(user_id, actor=actor)
-        rt.credentials.revoke_all(str(user_id), rt.now())
+        outcome = runtime().deactivate(user_id, actor)
         return with_headers(user_body(outcome.aggregate), position=outcome.position)
 
 
@@ -190,10 +184,6 @@ class PasswordReset(MethodView):
         """Issue a one-use password reset for an account (admin), valid for 24 hours. The
         token is shown only in this answer; the service keeps only its digest."""
         actor = require_role(current_caller(), Role.ADMIN)
-        rt = runtime()
-        now = rt.now()
-        # Recorded first (404 for no account): no reset exists that the log does not show.
-        outcome = rt.app.issue_password_reset(user_id, actor=actor, expires_at=now + RESET_TTL)
-        issued = rt.credentials.issue_reset(str(user_id), now)
+        outcome, issued = runtime().issue_password_reset(user_id, actor)
         body = {"reset_token": issued.token, "expires_at": iso(issued.expires_at)}
         return with_headers(body, position=outcome.position)

@@ -23,7 +23,6 @@ from service.api.schemas.accounts import UserUpdateSchema
 from service.console import bp, forms, need_login, session
 from service.console.pages import refusal
 from service.context import request_state
-from service.infrastructure.credentials import RESET_TTL
 from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
@@ -59,9 +58,7 @@ def password() -> Any:
         shown = refusal(error)
         status = 403 if "current_password" in shown["errors"] else shown["status"]
         return render_template("console/password.html", **shown), status
-    rt.credentials.set_password(caller.account_id, new)
-    rt.credentials.revoke_all(caller.account_id, rt.now())  # this session's token too
-    rt.app.change_password(account.id, actor=account.as_self(caller.request_id))
+    rt.change_password(account, new, caller.request_id)  # this session's token too
     # The session's token is revoked: the page is shown signed out, and says so.
     request_state().caller = None
     request_state().session_token = None
@@ -113,9 +110,7 @@ def account_action(account_id: UUID, action: str) -> Any:
     target = rt.app.account(account_id)
     try:
         if action == "reset":
-            now = rt.now()
-            rt.app.issue_password_reset(account_id, actor=actor, expires_at=now + RESET_TTL)
-            issued = rt.credentials.issue_reset(str(account_id), now)
+            _, issued = rt.issue_password_reset(account_id, actor)
             # Shown in this answer only (no-store): the service keeps just its digest.
             return render_template("console/account.html", account=target, reset=issued)
         if action == "rectify":
@@ -125,8 +120,7 @@ def account_action(account_id: UUID, action: str) -> Any:
             data = forms.load(UserUpdateSchema(), fields)
             rt.app.rectify_account(account_id, actor=actor, **data)
         elif action == "deactivate":
-            rt.app.deactivate(account_id, actor=actor)
-            rt.credentials.revoke_all(str(account_id), rt.now())
+            rt.deactivate(account_id, actor)
         else:
             rt.app.reactivate(account_id, actor=actor)
     except DomainError as error:

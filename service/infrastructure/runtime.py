@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -19,15 +20,16 @@ from flask import Flask, current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from domain.application import Clock, SaveObserver, Twinning, utcnow
+from domain.account import Account
+from domain.application import Clock, Outcome, SaveObserver, Twinning, utcnow
 from domain.errors import DuplicateEmail, NotFound
 from domain.organisation import Organisation
-from domain.values import Role, system_actor
+from domain.values import Actor, Role, system_actor
 from projections.registry import create_tables as create_view_tables
 from projections.runner import Projector
 from service.config import Database, Settings
 from service.infrastructure.availability import Availability, guard_event_store
-from service.infrastructure.credentials import Credentials
+from service.infrastructure.credentials import RESET_TTL, Credentials, IssuedToken
 from service.infrastructure.observability import EventMetrics
 from service.infrastructure.readcache import AggregateStamps, ReadCache
 
@@ -174,6 +176,31 @@ class Runtime:
         with contextlib.suppress(IntegrityError):  # another process created it first
             self.app.save(organisation)
         return self.app.organisation(PLATFORM_ORGANISATION_ID)
+
+    # Account commands whose secrets live in the credential store, shared by the API and
+    # the console. Each records its event first, so that no change is missing from the log.
+    def change_password(
+        self, account: Account, new_password: str, request_id: str | None
+    ) -> Outcome[Account]:
+        """The holder's new password: every token of the account is revoked."""
+        outcome = self.app.change_password(account.id, actor=account.as_self(request_id))
+        self.credentials.set_password(str(account.id), new_password)
+        self.credentials.revoke_all(str(account.id), self.now())
+        return outcome
+
+    def issue_password_reset(
+        self, account_id: UUID, actor: Actor
+    ) -> tuple[Outcome[Account], IssuedToken]:
+        """A one-use reset for the account (NotFound for no account); only its digest is kept."""
+        now = self.now()
+        outcome = self.app.issue_password_reset(account_id, actor=actor, expires_at=now + RESET_TTL)
+        return outcome, self.credentials.issue_reset(str(account_id), now)
+
+    def deactivate(self, account_id: UUID, actor: Actor) -> Outcome[Account]:
+        """Deactivates the account; its tokens stop working at once."""
+        outcome = self.app.deactivate(account_id, actor=actor)
+        self.credentials.revoke_all(str(account_id), self.now())
+        return outcome
 
     def create_admin(self, email: str, password: str, name: str = "Administrator") -> str:
         """Creates an admin account; raises DuplicateEmail when the email is taken."""
