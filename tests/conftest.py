@@ -17,6 +17,7 @@ from tests import reliability
 PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_kib": 1024}
+REDIS_URL = os.environ.get("TWINNING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def a_proposal(**overrides: Any) -> dict[str, Any]:
@@ -42,6 +43,28 @@ def a_report(**overrides: Any) -> dict[str, Any]:
         "narrative": {"en": "Four workshops held."},
         **overrides,
     }
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the test Redis, its keys deleted afterwards, so
+    that parallel runs never count each other's attempts. A skip when Redis does not
+    answer (with CI=true, a failure)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        message = f"Redis is not answering at {REDIS_URL} ({error}; set TWINNING_TEST_REDIS_URL)"
+        if IN_CI:
+            pytest.fail(f"{message}: with CI=true the Redis tests must run")
+        pytest.skip(message)
+    prefix = f"twinning-test-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"*{prefix}*"))
+    if keys:
+        client.delete(*keys)
 
 
 _pg_reachable: bool | None = None

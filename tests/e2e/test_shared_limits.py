@@ -6,56 +6,25 @@ answer; with CI=true (.ci/run starts Redis) it must run."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.conftest import REDIS_URL
 from tests.e2e.test_gunicorn_direct import gunicorn_env, start_gunicorn
 from tests.e2e.test_serve import TWINNING, call, free_port, wait_ready
 
 pytestmark = pytest.mark.e2e
 
-REDIS_URL = os.environ.get("TWINNING_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 EMAIL = "admin@gunicorn.test"  # the admin gunicorn_env creates
 
 
-def redis_client() -> object:
-    """A client of the test Redis; a skip (or, in CI, a failure) when it does not answer."""
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        message = f"Redis is not answering at {REDIS_URL} ({error}; set TWINNING_TEST_REDIS_URL)"
-        if IN_CI:
-            pytest.fail(f"{message}: with CI=true the Redis test must run")
-        pytest.skip(message)
-    return client
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    """A key prefix of this run's own, its keys deleted afterwards: parallel runs sharing the
-    Redis never count each other's attempts."""
-    client = redis_client()
-    own = f"twinning-test-{uuid.uuid4().hex}"
-    yield own
-    keys = list(client.scan_iter(match=f"*{own}*"))  # type: ignore[attr-defined]
-    if keys:
-        client.delete(*keys)  # type: ignore[attr-defined]
-
-
 def test_the_eleventh_login_attempt_is_refused_whichever_worker_answers(
-    tmp_path: Path, prefix: str
+    tmp_path: Path, redis_prefix: str
 ) -> None:
     port = free_port()
     env = gunicorn_env(
@@ -66,7 +35,7 @@ def test_the_eleventh_login_attempt_is_refused_whichever_worker_answers(
         TWINNING_WORKERS="3",
         TWINNING_THREADS="4",
         TWINNING_RATE_LIMIT_STORAGE=REDIS_URL,
-        TWINNING_RATE_LIMIT_PREFIX=prefix,
+        TWINNING_RATE_LIMIT_PREFIX=redis_prefix,
         TWINNING_LOGIN_LIMIT_PER_EMAIL="10/minute",
         TWINNING_LOGIN_LIMIT_PER_ADDRESS="1000/minute",
         # gunicorn's access log names the worker (pid) that answered each request; a worker

@@ -28,7 +28,7 @@ from service.cli import main as cli
 from service.config import ConfigError, Settings
 from service.infrastructure import ratelimits
 from service.infrastructure.runtime import runtime
-from tests.conftest import FAST_HASHING, IN_CI
+from tests.conftest import FAST_HASHING, IN_CI, REDIS_URL
 from tests.e2e.test_serve import free_port
 from tests.service.conftest import (
     ADMIN_EMAIL,
@@ -42,7 +42,6 @@ from tests.service.conftest import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def limit_logs(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -161,24 +160,6 @@ def test_redis_going_away_falls_back_to_per_process_limits_and_back(
         assert [login(app) for _ in range(4)] == [401, 401, 401, 429]
     finally:
         close_app(app)
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        if IN_CI:
-            pytest.fail(f"Redis is not answering at {REDIS_URL} ({error}): CI must run this")
-        pytest.skip(f"Redis is not answering at {REDIS_URL} ({error})")
-    prefix = f"twinning-test-{uuid.uuid4().hex}"
-    yield prefix
-    keys = list(client.scan_iter(match=f"*{prefix}*"))
-    if keys:
-        client.delete(*keys)
 
 
 def test_two_processes_on_one_redis_share_the_login_budget(
