@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 from marshmallow import Schema, fields, validate
 
+from domain import records
 from domain.initiative import (
     RULES,
     amendment_errors,
@@ -43,10 +44,10 @@ ThemeId = vocabulary(
     "ThemeId", THEMES, checked=False, metadata={"description": "An id from /themes."}
 )
 Decision = vocabulary("Decision", DECISIONS)
-PartnerStatus = vocabulary("PartnerStatus", ["invited", "joined"])
-AmendmentStatus = vocabulary("AmendmentStatus", ["pending", "accepted", "rejected"])
+PartnerStatus = vocabulary("PartnerStatus", get_args(records.PartnerStatus))
+AmendmentStatus = vocabulary("AmendmentStatus", get_args(records.AmendmentStatus))
 StepName = vocabulary("StepName", ["national_review", "network_review"])
-StepStatus = vocabulary("StepStatus", ["pending", "approved"])
+StepStatus = vocabulary("StepStatus", get_args(records.StepStatus))
 Action = vocabulary("Action", RULES)
 
 
