@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 
+from domain.records import Relation
 from domain.values import PRIVATE_STATES, State, Visibility
 from projections.initiatives import summary
 from projections.queries.paging import BadCursor, Page, decode_cursor, encode_cursor
@@ -64,7 +65,7 @@ def exists(table: sa.Table, *conditions: Any) -> Any:
 PARTNERS = Visibility.PARTNERS.value
 # The relations that let an organisation read its partners drafts (not "co_author": an
 # amendment's organisation that has since left).
-TAKING_PART = ("lead", "joined", "invited")
+TAKING_PART = get_args(Relation)
 PRIVATE = [state.value for state in State if state in PRIVATE_STATES]
 
 
