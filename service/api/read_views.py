@@ -16,7 +16,14 @@ from domain.errors import NotPermitted
 from domain.values import Role
 from projections import queries
 from service.api.errors import ApiProblem
-from service.api.request import WAIT_SECONDS, Blueprint, current_caller, documents, public
+from service.api.request import (
+    WAIT_SECONDS,
+    Blueprint,
+    current_caller,
+    documents,
+    parse_position,
+    public,
+)
 from service.api.schemas import (
     GoodPracticeQuerySchema,
     ImpactQuerySchema,
@@ -46,10 +53,9 @@ def await_min_position() -> int | None:
     raw = current_request().headers.get("X-Min-Position")
     if raw is None:
         return None
-    raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "²" is a digit to isdigit
+    position = parse_position(raw.strip())
+    if position is None:
         raise ApiProblem(400, "X-Min-Position must be a whole number (a command's X-Position).")
-    position = int(raw)
     projector = runtime().projector
     if position > projector.head():
         raise ApiProblem(

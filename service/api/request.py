@@ -23,6 +23,16 @@ T = TypeVar("T")
 # The most a request waits for the read views to reach a position (X-Min-Position, and the
 # console's ?at= after a command).
 WAIT_SECONDS = 2.0
+# A position as a client sends it back: ASCII digits only (str.isdigit() also takes "²",
+# which int() refuses), short enough for any store.
+_POSITION = re.compile(r"[0-9]{1,18}")
+
+
+def parse_position(raw: str) -> int | None:
+    """The event position `raw` names (X-Position as sent back), None when it names none."""
+    return int(raw) if _POSITION.fullmatch(raw) else None
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from uuid import UUID
 
@@ -17,15 +16,13 @@ from domain.values import MULTILINGUAL_FIELDS, Caller, State, read_scope
 from projections import queries
 from projections.queries import audit as audit_reads
 from service.api.representations import representation
-from service.api.request import WAIT_SECONDS  # as long as X-Min-Position waits
+from service.api.request import WAIT_SECONDS, parse_position  # as X-Min-Position waits
 from service.api.schemas import InitiativeListQuerySchema
 from service.console import bp, forms, need_login
 from service.context import reader
 from service.infrastructure.runtime import runtime
 
 PAGE_SIZE = 20
-# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-AT_POSITION = re.compile(r"[0-9]{1,18}")
 LIFECYCLE = tuple(state.value for state in LIFECYCLE_STATES)
 DONE = {
     "propose": _l("Your initiative is proposed."),
@@ -51,12 +48,12 @@ def wait_for(position: Any) -> None:
     """Read-your-writes after a command: wait (at most WAIT_SECONDS) until the views show
     it. A position that is not a command's (not ASCII digits, or past the last recorded
     event) is not waited for: the page shows what the views hold now."""
-    raw = str(position or "")
-    if not AT_POSITION.fullmatch(raw):
+    at = parse_position(str(position or ""))
+    if at is None:
         return
     projector = runtime().projector
-    if int(raw) <= projector.head():
-        projector.wait(int(raw), WAIT_SECONDS)
+    if at <= projector.head():
+        projector.wait(at, WAIT_SECONDS)
 
 
 # ------------------------------------------------------------------------ home
