@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import current_app
 from flask.views import MethodView
-from flask_limiter.util import get_remote_address
 
 from domain.account import Account
 from domain.application import require_role
 from domain.values import ROLES, Role
-from service.api.authentication import LIMITER_KEY
+from service.api.authentication import count_password_guess
 from service.api.errors import ApiProblem
 from service.api.request import Blueprint, current_caller, documents, iso, with_headers
 from service.api.schemas import RoleSchema, UserCreateSchema, UserSchema
@@ -98,8 +96,7 @@ class MyPassword(MethodView):
         caller = current_caller()
         rt = runtime()
         account = rt.app.account(UUID(caller.account_id))
-        # A stolen token must not let its holder guess the password faster than a login.
-        current_app.extensions[LIMITER_KEY].hit(account.email, get_remote_address() or "")
+        count_password_guess(account.email)
         if not rt.credentials.check_password(caller.account_id, data["current_password"]):
             raise ApiProblem(403, "The current password is wrong.")
         require_fit_password(data["new_password"], account.email)

@@ -56,10 +56,16 @@ class LoginLimits:
                 )
 
 
+def count_password_guess(email: str) -> None:
+    """Counts a password try against the login limits of `email` and the client's address
+    (429 past them): a login, or a password change made with a stolen token."""
+    current_app.extensions[LIMITER_KEY].hit(email, get_remote_address() or "")
+
+
 def log_in(email: str, password: str) -> IssuedToken:
     """A new token for an active account's email and password (API and console alike);
     401 otherwise, 429 past the login limits."""
-    current_app.extensions[LIMITER_KEY].hit(email, get_remote_address() or "")
+    count_password_guess(email)
     rt = runtime()
     account = rt.app.account_by_email(email)
     account_id = str(account.id) if account is not None else None

@@ -10,15 +10,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter.util import get_remote_address
 
 from domain.application import require_role
 from domain.errors import DomainError, InvalidFields
 from domain.values import Role
-from service.api.authentication import LIMITER_KEY
+from service.api.authentication import count_password_guess
 from service.api.schemas.accounts import UserUpdateSchema
 from service.console import bp, forms, need_login, session
 from service.console.pages import refusal
@@ -46,8 +45,7 @@ def password() -> Any:
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
     account = rt.app.account(UUID(caller.account_id))
-    # As over the API: password guesses count against the login limits (429 past them).
-    current_app.extensions[LIMITER_KEY].hit(account.email, get_remote_address() or "")
+    count_password_guess(account.email)
     try:
         if not rt.credentials.check_password(caller.account_id, current[:1024]):
             raise InvalidFields({"current_password": [_("The current password is wrong.")]})
