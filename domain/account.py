@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DuplicateEmail, InvalidFields, StateConflict
+from domain.personal import Personal
 from domain.values import ROLES, Actor, Caller
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 NAME_MAX = 200
+REASON_MAX = 2000
 # The role an actor records when a person acts on their own account (not by a role held).
 SELF = "self"
 
@@ -42,11 +44,12 @@ def rectify_errors(name: Any, email: Any) -> dict[str, list[str]]:
 
 
 class Account(Aggregate):
-    """A person's account: identity, organisation, roles and whether it is active."""
+    """A person's account: identity, organisation, roles and whether it is active. The email
+    and name are personal data, sealed with the account's own key (its subject is its id)."""
 
     class Registered(Aggregate.Created):
-        email: str
-        name: str
+        email: Personal
+        name: Personal
         organisation_id: str
         roles: list[str]
         actor: Actor
@@ -68,8 +71,14 @@ class Account(Aggregate):
     class Rectified(Aggregate.Event):
         """The name and email as corrected (both, whichever changed: one event a command)."""
 
-        name: str
-        email: str
+        name: Personal
+        email: Personal
+        actor: Actor
+
+    class Erased(Aggregate.Event):
+        """The person's data was erased (their key destroyed) by `actor`, for `reason`."""
+
+        reason: str
         actor: Actor
 
     # What happened to the password, never the password, a token or a digest of either.
@@ -90,9 +99,13 @@ class Account(Aggregate):
         errors = account_errors(email, name, roles)
         if errors:
             raise InvalidFields(errors)
-        return cls(
-            email=normalise_email(email),
-            name=name.strip(),
+        account_id = uuid4()
+        subject = str(account_id)
+        return cls._create(
+            cls.Registered,
+            id=account_id,
+            email=Personal(subject, normalise_email(email)),
+            name=Personal(subject, name.strip()),
             organisation_id=organisation_id,
             roles=sorted(set(roles)),
             actor=actor,
@@ -100,13 +113,35 @@ class Account(Aggregate):
 
     @event(Registered)
     def __init__(
-        self, email: str, name: str, organisation_id: str, roles: list[str], actor: Actor
+        self,
+        email: Personal,
+        name: Personal,
+        organisation_id: str,
+        roles: list[str],
+        actor: Actor,
     ) -> None:
-        self.email = email
-        self.name = name
+        self._email = email
+        self._name = name
         self.organisation_id = organisation_id
         self.roles = list(roles)
         self.active = True
+        self.erased = False
+
+    # The aggregate keeps the sealed values, so that its snapshots stay sealed too.
+    @property
+    def email(self) -> str | None:
+        """The email; None once erased."""
+        return self._email.value
+
+    @property
+    def name(self) -> str | None:
+        """The name; None once erased."""
+        return self._name.value
+
+    @property
+    def subject(self) -> str:
+        """Whose personal data the account holds: the key's id."""
+        return str(self.id)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         """The copy the repository's cache hands out on every request (authentication
@@ -122,7 +157,12 @@ class Account(Aggregate):
     def caller(self, request_id: str | None = None) -> Caller:
         return Caller(str(self.id), self.organisation_id, frozenset(self.roles), request_id)
 
+    def _not_erased(self) -> None:
+        if self.erased:
+            raise StateConflict("The account was erased.")
+
     def grant(self, role: str, actor: Actor) -> None:
+        self._not_erased()
         if role not in ROLES:
             raise InvalidFields({"role": [f"Must be one of {', '.join(ROLES)}."]})
         if role in self.roles:
@@ -134,6 +174,7 @@ class Account(Aggregate):
         self.roles = sorted({*self.roles, role})
 
     def revoke(self, role: str, actor: Actor) -> None:
+        self._not_erased()
         if role not in self.roles:
             raise StateConflict(f"The account does not hold the {role} role.")
         self._revoked(role=role, actor=actor)
@@ -143,6 +184,7 @@ class Account(Aggregate):
         self.roles = [r for r in self.roles if r != role]
 
     def deactivate(self, actor: Actor) -> None:
+        self._not_erased()
         if not self.active:
             raise StateConflict("The account is already deactivated.")
         self._deactivated(actor=actor)
@@ -152,6 +194,7 @@ class Account(Aggregate):
         self.active = False
 
     def reactivate(self, actor: Actor) -> None:
+        self._not_erased()
         if self.active:
             raise StateConflict("The account is active already.")
         self._reactivated(actor=actor)
@@ -162,19 +205,39 @@ class Account(Aggregate):
 
     def rectify(self, actor: Actor, name: str | None = None, email: str | None = None) -> None:
         """Corrects the name and/or the email (the caller claims a new email's index)."""
+        self._not_erased()
         errors = rectify_errors(name, email)
         if errors:
             raise InvalidFields(errors)
-        name = self.name if name is None else name
-        email = self.email if email is None else email
-        self._rectified(name=name.strip(), email=normalise_email(email), actor=actor)
+        name = self.name if name is None else name.strip()
+        email = self.email if email is None else normalise_email(email)
+        self._rectified(
+            name=Personal(self.subject, name), email=Personal(self.subject, email), actor=actor
+        )
 
     @event(Rectified)
-    def _rectified(self, name: str, email: str, actor: Actor) -> None:
-        self.name = name
-        self.email = email
+    def _rectified(self, name: Personal, email: Personal, actor: Actor) -> None:
+        self._name = name
+        self._email = email
+
+    def erase(self, actor: Actor, reason: str) -> None:
+        """Records the erasure; the caller destroys the key once this is stored."""
+        self._not_erased()
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidFields({"reason": ["Must not be empty."]})
+        if len(reason) > REASON_MAX:
+            raise InvalidFields({"reason": [f"At most {REASON_MAX} characters."]})
+        self._erased(reason=reason.strip(), actor=actor)
+
+    @event(Erased)
+    def _erased(self, reason: str, actor: Actor) -> None:
+        self._email = Personal(self.subject, None)
+        self._name = Personal(self.subject, None)
+        self.active = False
+        self.erased = True
 
     def password_changed(self, actor: Actor) -> None:
+        self._not_erased()
         self._password_changed(actor=actor)
 
     @event(PasswordChanged)
@@ -182,6 +245,7 @@ class Account(Aggregate):
         pass
 
     def reset_issued(self, expires_at: datetime, actor: Actor) -> None:
+        self._not_erased()
         self._reset_issued(expires_at=expires_at, actor=actor)
 
     @event(PasswordResetIssued)
@@ -204,8 +268,9 @@ class Account(Aggregate):
 
 class EmailIndex(Aggregate):
     """Claims an email address for one account: saved with the account, so emails are unique.
-    Its id derives from the email, so a released index is claimed again (`Reclaimed`) rather
-    than created anew; the version check of that event keeps two claims from both landing."""
+    Its id derives from the email (a keyed hash: `Twinning.email_index_id`), so a released
+    index is claimed again (`Reclaimed`) rather than created anew; the version check of that
+    event keeps two claims from both landing. It never holds the email."""
 
     class Claimed(Aggregate.Created):
         account_id: UUID
@@ -216,13 +281,9 @@ class EmailIndex(Aggregate):
     class Reclaimed(Aggregate.Event):
         account_id: UUID
 
-    @staticmethod
-    def id_for(email: str) -> UUID:
-        return uuid5(NAMESPACE_URL, f"/twinning/accounts/email/{normalise_email(email)}")
-
     @classmethod
-    def claim(cls, email: str, account_id: UUID) -> EmailIndex:
-        return cls._create(cls.Claimed, id=cls.id_for(email), account_id=account_id)
+    def claim(cls, index_id: UUID, account_id: UUID) -> EmailIndex:
+        return cls._create(cls.Claimed, id=index_id, account_id=account_id)
 
     def __init__(self, account_id: UUID) -> None:
         self.account_id: UUID | None = account_id

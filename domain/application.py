@@ -17,7 +17,14 @@ from eventsourcing.application import (
     Repository,
 )
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    StoredEvent,
+    Transcoding,
+)
+from eventsourcing.utils import get_topic
 
 from domain.account import Account, EmailIndex, normalise_email
 from domain.errors import (
@@ -30,6 +37,7 @@ from domain.errors import (
 )
 from domain.initiative import Initiative
 from domain.organisation import Organisation
+from domain.personal import PersonalAsSealed, PersonalData
 from domain.values import Actor, Caller, Role, State, Visibility, field_errors
 
 A = TypeVar("A", bound=Aggregate)
@@ -122,11 +130,14 @@ class Twinning(Application[UUID]):
         *,
         repository: RepositoryFactory | None = None,
         observers: Sequence[SaveObserver] = (),
+        personal: PersonalData | None = None,
     ) -> None:
         """`repository` is given eventsourcing's repository and returns the one to use;
-        `observers` hear of every save."""
+        `observers` hear of every save; `personal` seals personal data (by default with
+        keys in memory: applications sharing a store must share it)."""
         self.snapshotting_intervals = {Initiative: snapshot_interval}  # type: ignore[misc]
         self.clock = clock
+        self.personal = personal or PersonalData.in_memory()
         self._repository_factory = repository
         self._observers = tuple(observers)
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "y", **(env or {})})
@@ -139,6 +150,7 @@ class Twinning(Application[UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(ActorAsDict())
         transcoder.register(EnumAsValue(State))
+        transcoder.register(PersonalAsSealed(self.personal))
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         recordings = super()._record(processing_event)
@@ -187,16 +199,22 @@ class Twinning(Application[UUID]):
         return recordings[-1].notification.id
 
     def _landed(self, events: list[Any]) -> int | None:
-        """The position of the last of `events` if every one is stored exactly as given
-        (their bytes hold the time and request id, so they are unique)."""
+        """The position of the last of `events` if every one is stored as this save's own:
+        the same aggregate, version and type, at the same time, for the same request. (Not
+        their bytes: personal data is sealed with a fresh nonce at every encoding.)"""
         recorder = self.recorder
         if not isinstance(recorder, StoredEvents):
             return None
         positions = []
         for event in events:
-            mine = self.mapper.to_stored_event(event)
-            row = recorder.stored_event(UUID(str(mine.originator_id)), mine.originator_version)
-            if row is None or row.state != mine.state or row.topic != mine.topic:
+            originator_id = UUID(str(event.originator_id))
+            row = recorder.stored_event(originator_id, event.originator_version)
+            if row is None or row.topic != get_topic(type(event)):
+                return None
+            stored: Any = self.mapper.to_domain_event(
+                StoredEvent(originator_id, event.originator_version, row.topic, row.state)
+            )
+            if stored.timestamp != event.timestamp or _request_of(stored) != _request_of(event):
                 return None
             positions.append(row.position)
         return max(positions) if positions else None
@@ -608,7 +626,8 @@ class Twinning(Application[UUID]):
         except NotFound:
             raise InvalidFields({"organisation_id": ["No such organisation."]}) from None
         account = Account.register(email, name, str(organisation_id), roles, actor)
-        claim = self._claim(account.email, account.id)
+        claim = self._claim(email, account.id)
+        self.personal.keyring.create(account.subject)  # before its data is sealed
         try:
             return Outcome(account, self._save(account, claim))
         except IntegrityError:
@@ -617,19 +636,25 @@ class Twinning(Application[UUID]):
     def _claim(self, email: str, account_id: UUID) -> EmailIndex:
         """The email's index claimed for the account, to save with it: a new index, or a
         released one claimed again; DuplicateEmail when another account holds it."""
+        index_id = self.email_index_id(email)
         try:
-            index = self._load(EmailIndex, EmailIndex.id_for(email))
+            index = self._load(EmailIndex, index_id)
         except NotFound:
-            return EmailIndex.claim(email, account_id)
+            return EmailIndex.claim(index_id, account_id)
         index.reclaim(account_id)
         return index
+
+    def email_index_id(self, email: str) -> UUID:
+        """The id of an email's uniqueness record: a keyed hash, not computable from a
+        guessed email without the service's secret."""
+        return self.personal.lookup_id("email", normalise_email(email))
 
     def account(self, account_id: UUID) -> Account:
         return self._load(Account, account_id)
 
     def account_by_email(self, email: str) -> Account | None:
         try:
-            claim = self._load(EmailIndex, EmailIndex.id_for(normalise_email(email)))
+            claim = self._load(EmailIndex, self.email_index_id(email))
         except NotFound:
             return None
         if claim.account_id is None:  # released: the account moved to another email
@@ -662,15 +687,10 @@ class Twinning(Application[UUID]):
         account = self.account(account_id)
         old_email = account.email
         account.rectify(actor, name=name, email=email)
-        if account.email == old_email:
+        if account.email == old_email or account.email is None or old_email is None:
             return Outcome(account, self._save_account(account))
         claim = self._claim(account.email, account.id)
-        indexes = [claim]
-        with contextlib.suppress(NotFound):  # an account always has one; nothing to free else
-            old = self._load(EmailIndex, EmailIndex.id_for(old_email))
-            if old.account_id == account.id:
-                old.release()
-                indexes.append(old)
+        indexes = [claim, *self._released(old_email, account.id)]
         try:
             return Outcome(account, self._save(account, *indexes))
         except IntegrityError:
@@ -681,6 +701,40 @@ class Twinning(Application[UUID]):
                 "The account changed at the same time; please try again.",
                 self.account(account.id).version,
             ) from None
+
+    def _released(self, email: str, account_id: UUID) -> list[EmailIndex]:
+        """The email's index released by the account, to save with it (none if not its)."""
+        try:
+            index = self._load(EmailIndex, self.email_index_id(email))
+        except NotFound:  # an account always has one; nothing to free else
+            return []
+        if index.account_id != account_id:
+            return []
+        index.release()
+        return [index]
+
+    def erase_account(self, account_id: UUID, *, actor: Actor, reason: str) -> Outcome[Account]:
+        """Erases a person's account: records who, when and why (with its email released for
+        registering again), then destroys the key its name and email were sealed with.
+        An account erased already has its key destroyed again (a retry after a crash
+        between the two steps) and answers StateConflict."""
+        if actor.account_id == str(account_id):
+            raise NotPermitted("You cannot erase your own account.")
+        account = self.account(account_id)
+        if account.erased:
+            self.personal.keyring.destroy(account.subject)
+        email = account.email
+        account.erase(actor, reason)
+        released = [] if email is None else self._released(email, account.id)
+        try:
+            position = self._save(account, *released)
+        except IntegrityError:
+            raise StaleVersion(
+                "The account changed at the same time; please try again.",
+                self.account(account.id).version,
+            ) from None
+        self.personal.keyring.destroy(account.subject)
+        return Outcome(account, position)
 
     def change_password(self, account_id: UUID, *, actor: Actor) -> Outcome[Account]:
         """Records that the password changed (the credential store holds the hash)."""
@@ -711,6 +765,11 @@ class Twinning(Application[UUID]):
                 "The account changed at the same time; please try again.",
                 self.account(account.id).version,
             ) from None
+
+
+def _request_of(event: Any) -> str | None:
+    actor = getattr(event, "actor", None)
+    return None if actor is None else actor.request_id
 
 
 def require_role(caller: Caller, role: Role) -> Actor:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 
 from domain.errors import InvalidFields
+from domain.personal import SEALED, Personal, PersonalData
 from projections.chain import CHAIN_START, link_hash
 from projections.view import Batch, Ids, Tables, View, insert_many
 
@@ -58,12 +59,14 @@ def flatten(aggregate: Any) -> dict[str, Any]:
             flat[f"outcomes.{lang}"] = text
         flat["good_practice"] = aggregate.good_practice
     elif kind == "Account":
+        # Personal values stay sealed in the view (see `_json`); readers reveal them.
         flat.update(
-            email=aggregate.email,
-            name=aggregate.name,
+            email=aggregate._email,
+            name=aggregate._name,
             organisation_id=aggregate.organisation_id,
             roles=list(aggregate.roles),
             active=aggregate.active,
+            erased=getattr(aggregate, "erased", False),
         )
     elif kind == "Organisation":
         flat.update(name=aggregate.name, type=aggregate.type, country=aggregate.country)
@@ -95,8 +98,13 @@ def rationale_of(event: Any) -> str | None:
     return None
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+def _json(value: Any, personal: PersonalData | None = None) -> str:
+    def plain(item: Any) -> Any:
+        if isinstance(item, Personal):
+            return {SEALED: personal.seal(item)} if personal is not None else None
+        return str(item)
+
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=plain)
 
 
 class AuditView(View):
@@ -191,7 +199,7 @@ class AuditView(View):
                     "actor_organisation_id": getattr(actor, "organisation_id", None),
                     "actor_role": getattr(actor, "role", None),
                     "request_id": getattr(actor, "request_id", None),
-                    "changes": _json(changes(before, after)),
+                    "changes": _json(changes(before, after), app.personal),
                     "rationale": rationale_of(event),
                     "link_hash": previous,
                 }

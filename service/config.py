@@ -48,6 +48,10 @@ EXAMPLE_SECRET = "change-me"
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
+# Keys given as text: long enough to hold 256 bits however they were made.
+SECRET_KEYS = ("secret_key", "master_key", "previous_master_key")
+KEY_CHARS = 32
+
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
 
 
@@ -90,6 +94,12 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     metrics_token: str = field(default="", repr=False)
+    # Keys the lookup of emails (HMAC); unset: a key generated once in <data_dir>/secret.key.
+    secret_key: str = field(default="", repr=False)
+    # Wraps every person's data key; TWINNING_PREVIOUS_MASTER_KEY is still accepted while
+    # `twinning rotate-master-key` rewraps the keys with the new one.
+    master_key: str = field(default="", repr=False)
+    previous_master_key: str = field(default="", repr=False)
     cors_origins: str = ""
     trusted_proxies: int = field(default=0, metadata={"least": 0})
     # gunicorn (deploy/gunicorn.conf.py)
@@ -151,7 +161,8 @@ class Settings:
                 f"TWINNING_RATE_LIMIT_PREFIX={settings.rate_limit_prefix!r} must be 1 to 64 "
                 "letters, digits or _ . : -"
             )
-        for name in ("admin_password", "metrics_token"):
+        secrets = ("admin_password", "metrics_token", *SECRET_KEYS)
+        for name in secrets:
             if getattr(settings, name).strip().lower().startswith(EXAMPLE_SECRET):
                 raise ConfigError(
                     f"TWINNING_{name.upper()} is still the example's placeholder "
@@ -172,6 +183,17 @@ class Settings:
                 )
         if settings.metrics_token and len(settings.metrics_token) < 16:
             raise ConfigError("TWINNING_METRICS_TOKEN must have at least 16 characters")
+        for name in SECRET_KEYS:
+            if getattr(settings, name) and len(getattr(settings, name)) < KEY_CHARS:
+                raise ConfigError(
+                    f"TWINNING_{name.upper()} must have at least {KEY_CHARS} characters "
+                    "(for example the output of: python3 -c "
+                    "'import secrets; print(secrets.token_urlsafe(32))')"
+                )
+        if settings.previous_master_key and not settings.master_key:
+            raise ConfigError(
+                "TWINNING_PREVIOUS_MASTER_KEY needs TWINNING_MASTER_KEY (the new key)"
+            )
         if not _BIND.match(settings.bind):
             raise ConfigError(
                 f"TWINNING_BIND={settings.bind!r} must be HOST:PORT or unix:/path/to/socket"

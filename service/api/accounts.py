@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
+from flask import Response
 from flask.views import MethodView
 
 from domain.account import Account
@@ -15,12 +17,15 @@ from service.api.errors import ApiProblem
 from service.api.request import Blueprint, current_caller, documents, iso, with_headers
 from service.api.schemas import RoleSchema, UserCreateSchema, UserSchema
 from service.api.schemas.accounts import (
+    DataExportSchema,
+    EraseSchema,
     MeUpdateSchema,
     PasswordChangeSchema,
     PasswordResetSchema,
     UserUpdateSchema,
 )
-from service.context import request_state
+from service.context import reader, request_state
+from service.infrastructure import privacy
 from service.infrastructure.passwords import require_fit_password
 from service.infrastructure.runtime import runtime
 
@@ -30,6 +35,7 @@ blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Acco
 def user_body(account: Account) -> dict[str, Any]:
     return {
         "id": account.id,
+        "erased": account.erased,
         "email": account.email,
         "name": account.name,
         "organisation_id": account.organisation_id,
@@ -184,3 +190,49 @@ class PasswordReset(MethodView):
         outcome, issued = runtime().issue_password_reset(user_id, actor)
         body = {"reset_token": issued.token, "expires_at": iso(issued.expires_at)}
         return with_headers(body, position=outcome.position)
+
+
+@blp.route("/<uuid:user_id>/erase")
+class Erase(MethodView):
+    @blp.arguments(EraseSchema())
+    @blp.response(200, UserSchema)
+    @documents(blp, 400, 401, 403, 404, 409, 413, 415, 422)
+    def post(self, data: dict[str, Any], user_id: UUID) -> Any:
+        """Erase a person's account (admin; GDPR Art. 17): it is deactivated, one event
+        records who erased it, when and why, and the key its email and name were sealed
+        with is destroyed, so they read as null everywhere from now on. The email may be
+        registered again; the audit chain still verifies. Erased already → 409."""
+        actor = require_role(current_caller(), Role.ADMIN)
+        outcome = privacy.erase(runtime(), user_id, actor, data["reason"])
+        return with_headers(user_body(outcome.aggregate), position=outcome.position)
+
+
+def data_export(account_id: UUID) -> Response:
+    body = privacy.export(runtime(), reader(), account_id)
+    response = Response(
+        json.dumps(body, ensure_ascii=False, indent=2, default=str),
+        mimetype="application/json",
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="twinning-data-{account_id}.json"'
+    )
+    return response
+
+
+@blp.route("/me/data")
+class MyData(MethodView):
+    @blp.response(200, DataExportSchema, description="An attachment (Content-Disposition).")
+    @documents(blp, 401)
+    def get(self) -> Response:
+        """Download everything the service holds about you (GDPR Art. 15)."""
+        return data_export(UUID(current_caller().account_id))
+
+
+@blp.route("/<uuid:user_id>/data")
+class UserData(MethodView):
+    @blp.response(200, DataExportSchema, description="An attachment (Content-Disposition).")
+    @documents(blp, 401, 403, 404)
+    def get(self, user_id: UUID) -> Response:
+        """Download everything the service holds about an account's person (admin)."""
+        require_role(current_caller(), Role.ADMIN)
+        return data_export(user_id)

@@ -10,12 +10,13 @@ from uuid import UUID
 from flask import request
 from flask.views import MethodView
 
+from domain.personal import Personal
 from projections.audit import aggregate_type, version_changes
 from projections.queries import audit as audit_reads
 from projections.queries import encode_cursor
 from projections.verification import stored_event
 from projections.view import iso
-from service.api.auditing import csv_response, require_auditor
+from service.api.auditing import csv_response, require_auditor, revealed
 from service.api.read_views import MIN_POSITION_PARAMETER, await_min_position
 from service.api.request import Blueprint, current_caller, documents
 from service.api.schemas import (
@@ -80,7 +81,7 @@ class Entries(MethodView):
         if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
             return csv_response(statement)
         items, next_cursor = audit_reads.entries_page(reader(), statement, query["limit"])
-        return {"items": items, "next_cursor": next_cursor}
+        return {"items": revealed(items), "next_cursor": next_cursor}
 
 
 DECISIONS = {
@@ -110,6 +111,10 @@ class AuditBundle(MethodView):
         events = audit_reads.chain_links(conn, initiative_id)
         for event in events:
             event["stored"] = stored_event(rt.app.recorder, event["entry"]["position"])
+            # A bundle leaves the service: personal data in it stays sealed, shown as null.
+            event["entry"]["changes"] = rt.app.personal.reveal(
+                event["entry"]["changes"], show=lambda _: None
+            )
         return {
             "initiative_id": str(initiative_id),
             "version": initiative.version,
@@ -197,6 +202,8 @@ class Events(MethodView):
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Personal):  # integrations never receive personal data
+        return None
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if hasattr(value, "value"):

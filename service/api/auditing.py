@@ -37,12 +37,23 @@ def require_auditor(caller: Caller) -> None:
         raise NotPermitted("Audit endpoints need the auditor or admin role.")
 
 
+def revealed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit entries with the personal data in their changes opened for the auditor (null
+    where it was erased)."""
+    personal = runtime().app.personal
+    for item in items:
+        item["changes"] = personal.reveal(item["changes"])
+    return items
+
+
 def csv_response(statement: Any) -> Response:
     """Every audit entry `statement` selects, as CSV (API and console alike)."""
     engine = runtime().engine
+    personal = runtime().app.personal
 
     def rows() -> Iterator[list[Any]]:
         for item in audit_reads.entry_stream(engine, statement):
+            item["changes"] = personal.reveal(item["changes"])
             yield [
                 item["position"],
                 item["at"],

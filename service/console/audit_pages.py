@@ -23,7 +23,7 @@ from domain.errors import InvalidFields
 from domain.values import system_actor
 from projections.audit import version_changes
 from projections.queries import audit as audit_reads
-from service.api.auditing import csv_response, require_auditor
+from service.api.auditing import csv_response, require_auditor, revealed
 from service.api.schemas import AuditEntriesQuerySchema, DiffQuerySchema, VerifyQuerySchema
 from service.console import (
     LEVELS,
@@ -220,6 +220,7 @@ def audit_entries() -> Any:
     except InvalidFields as invalid:
         return invalid_entries(filters, forms.field_errors(invalid.errors))
     items, next_cursor = audit_reads.entries_page(reader(), statement, query["limit"])
+    items = revealed(items)
     kept = {k: v for k, v in filters.items() if k != "cursor"}
     return render_template(
         "console/audit_entries.html",

@@ -21,7 +21,9 @@ from sqlalchemy import (
     Table,
     delete,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
@@ -43,6 +45,8 @@ tokens = Table(
     Column("account_id", String(36), nullable=False, index=True),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # When it was issued (shown in a person's data export); none on rows of older releases.
+    Column("issued_at", DateTime(timezone=True), nullable=True),
 )
 
 # One-use password resets an admin issues; like tokens, kept only as SHA-256 digests.
@@ -55,6 +59,7 @@ password_resets = Table(
     Column("used_at", DateTime(timezone=True), nullable=True),
 )
 
+ISSUED_AT = "TIMESTAMP WITH TIME ZONE"
 TOKEN_BYTES = 32  # 256 bits of randomness
 RESET_TTL = timedelta(hours=24)
 # Rows expired (or revoked, or used) longer ago than this are deleted: they can never be
@@ -97,6 +102,10 @@ class Credentials:
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
+        present = {c["name"] for c in inspect(self.engine).get_columns(tokens.name)}
+        if "issued_at" not in present:  # a table of an earlier release
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {tokens.name} ADD COLUMN issued_at {ISSUED_AT}"))
 
     def set_password(self, account_id: str, password: str) -> None:
         digest = self.hasher.hash(password)
@@ -127,7 +136,10 @@ class Credentials:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(tokens).values(
-                    token_hash=token_digest(token), account_id=account_id, expires_at=expires_at
+                    token_hash=token_digest(token),
+                    account_id=account_id,
+                    expires_at=expires_at,
+                    issued_at=now,
                 )
             )
         return IssuedToken(token, expires_at)
@@ -147,6 +159,30 @@ class Credentials:
                 .where(tokens.c.account_id == account_id, tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             )
+
+    def tokens_of(self, account_id: str) -> list[dict[str, Any]]:
+        """When each token of the account still on record was issued, expires and was
+        revoked (never a token or its digest)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(tokens.c.issued_at, tokens.c.expires_at, tokens.c.revoked_at)
+                .where(tokens.c.account_id == account_id)
+                .order_by(tokens.c.expires_at)
+            ).all()
+        return [
+            {
+                "issued_at": None if row.issued_at is None else aware(row.issued_at),
+                "expires_at": aware(row.expires_at),
+                "revoked_at": None if row.revoked_at is None else aware(row.revoked_at),
+            }
+            for row in rows
+        ]
+
+    def forget(self, account_id: str) -> None:
+        """Deletes the account's password hash, tokens and resets (an erased account)."""
+        with self.engine.begin() as conn:
+            for table in (credentials, tokens, password_resets):
+                conn.execute(delete(table).where(table.c.account_id == account_id))
 
     def purge(self, now: datetime) -> int:
         """Deletes the token and reset rows that can no longer be accepted (expired,

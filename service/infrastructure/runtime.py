@@ -24,12 +24,14 @@ from domain.account import Account
 from domain.application import Clock, Outcome, SaveObserver, Twinning, utcnow
 from domain.errors import DuplicateEmail, NotFound
 from domain.organisation import Organisation
+from domain.personal import PersonalData
 from domain.values import Actor, Role, system_actor
 from projections.registry import create_tables as create_view_tables
 from projections.runner import Projector
 from service.config import Database, Settings
 from service.infrastructure.availability import Availability, guard_event_store
 from service.infrastructure.credentials import RESET_TTL, Credentials, IssuedToken
+from service.infrastructure.keys import DatabaseKeyring, MasterKeys, lookup_key
 from service.infrastructure.observability import EventMetrics
 from service.infrastructure.readcache import AggregateStamps, ReadCache
 
@@ -138,12 +140,18 @@ class Runtime:
         with schema_lock(self.engine, self.database):
             prepare_database(self.engine, self.database)
             self.stamps = AggregateStamps(settings.aggregate_cache)
+            self.keyring = DatabaseKeyring(
+                self.engine, MasterKeys(settings.master_key, settings.previous_master_key)
+            )
+            self.keyring.create_table()
+            self.keyring.check()
             self.app = Twinning(
                 env=self.database.eventsourcing_env(settings),
                 snapshot_interval=settings.snapshot_interval,
                 clock=clock,
                 repository=self.stamps.repository_for,
                 observers=(self.stamps, *observers),
+                personal=PersonalData(self.keyring, lookup_key(settings)),
             )
             self.credentials = Credentials(
                 self.engine, hasher, timedelta(hours=settings.token_ttl_hours)

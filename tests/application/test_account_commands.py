@@ -12,6 +12,7 @@ import pytest
 
 from domain.application import Twinning
 from domain.errors import DuplicateEmail, StaleVersion
+from domain.personal import PersonalData
 from domain.values import system_actor
 from tests.application.test_commands import env_for
 
@@ -21,7 +22,8 @@ ACTOR = system_actor()
 @pytest.fixture
 def apps(tmp_path: Path) -> Iterator[tuple[Twinning, Twinning, Twinning]]:
     """Two racing processes, and a third that reads the store afresh afterwards."""
-    made = tuple(Twinning(env=env_for(tmp_path)) for _ in range(3))
+    personal = PersonalData.in_memory()  # processes of one service share its keys
+    made = tuple(Twinning(env=env_for(tmp_path), personal=personal) for _ in range(3))
     yield made
     for app in made:
         app.close()
@@ -68,6 +70,7 @@ def test_a_correction_that_lost_a_race_claims_and_frees_nothing(
     assert owner(store, "ana@b.eu") == ana and owner(store, "ana.new@b.eu") is None
     moved = one.rectify_account(ana, actor=ACTOR, email="ana.new@b.eu").aggregate
     assert (moved.version, moved.email, moved.roles) == (3, "ana.new@b.eu", ["partner", "reviewer"])
-    later = Twinning(env=env_for(tmp_path))  # `store` has the old claim cached by now
+    # `store` has the old claim cached by now
+    later = Twinning(env=env_for(tmp_path), personal=store.personal)
     assert owner(later, "ana.new@b.eu") == ana and owner(later, "ana@b.eu") is None
     later.close()

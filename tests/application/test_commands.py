@@ -78,7 +78,7 @@ def clock() -> Clock:
 def apps(tmp_path: Path, heard: Heard, clock: Clock) -> Iterator[tuple[Twinning, Twinning]]:
     """Two processes' applications on one store."""
     one = Twinning(env=env_for(tmp_path), clock=clock, observers=[heard])
-    two = Twinning(env=env_for(tmp_path))
+    two = Twinning(env=env_for(tmp_path), personal=one.personal)
     yield one, two
     one.close()
     two.close()

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from domain.account import account_errors, rectify_errors
+from domain.account import REASON_MAX, account_errors, rectify_errors
 from domain.errors import NotFound
 from domain.organisation import organisation_errors
 from domain.values import ORGANISATION_TYPES, ROLES
@@ -90,11 +90,21 @@ def unknown_organisation(loaded: Mapping[str, Any]) -> dict[str, list[str]]:
 
 class UserSchema(Schema):
     id = fields.UUID(required=True)
-    email = fields.String(required=True)
-    name = fields.String(required=True)
+    erased = fields.Boolean(
+        required=True,
+        metadata={"description": "Its personal data was erased: email and name null."},
+    )
+    email = fields.String(required=True, allow_none=True)
+    name = fields.String(required=True, allow_none=True)
     organisation_id = fields.UUID(required=True)
     roles = fields.List(RoleName(), required=True)
     active = fields.Boolean(required=True)
+
+
+class EraseSchema(CommandSchema):
+    """Why the account's personal data is erased (recorded in the event)."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=REASON_MAX))
 
 
 class RoleSchema(Schema):
@@ -152,3 +162,23 @@ class UserUpdateSchema(CommandSchema):
 
     def domain_errors(self, loaded: dict[str, Any]) -> Mapping[str, Any]:
         return checked(rectify_errors, loaded, "name", "email")
+
+
+class DataExportSchema(Schema):
+    """Everything the service holds about one account's person (sent as an attachment)."""
+
+    account = fields.Nested(UserSchema, required=True)
+    role_grants = fields.List(
+        fields.Dict(), required=True, metadata={"description": "role, change, by, at"}
+    )
+    events = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "position, type, aggregate_type, aggregate_id, at"},
+    )
+    texts = fields.List(
+        fields.Dict(), required=True, metadata={"description": "what the person wrote, per event"}
+    )
+    tokens = fields.List(
+        fields.Dict(), required=True, metadata={"description": "issued_at, expires_at, revoked_at"}
+    )
