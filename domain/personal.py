@@ -11,20 +11,27 @@ subject's key is gone. Keys live in a `Keyring`, outside the event store.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eventsourcing.persistence import Transcoding
 
 NONCE_BYTES = 12
+# AES-GCM-SIV with a fixed nonce is deterministic (it reveals only that two values are equal)
+# and stays safe when the nonce repeats: what read views need, so a rebuild writes the same
+# bytes. Events get a fresh random nonce.
+FIXED_NONCE = bytes(NONCE_BYTES)
 KEY_BYTES = 32
 # The key in a JSON document (audit changes) under which a sealed value is kept.
 SEALED = "_personal_"
@@ -81,6 +88,11 @@ def seal_bytes(key: bytes, plaintext: bytes, associated: bytes) -> bytes:
     return nonce + AESGCM(key).encrypt(nonce, plaintext, associated)
 
 
+def _siv_key(key: bytes) -> bytes:
+    """The deterministic mode's own key, derived from the data key (one key, one algorithm)."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"siv").derive(key)
+
+
 def open_bytes(key: bytes, sealed: bytes, associated: bytes) -> bytes | None:
     """The plaintext, or None when `sealed` was not made with this key for this subject."""
     try:
@@ -98,6 +110,17 @@ class PersonalData:
             raise ValueError("The lookup key needs at least 16 bytes.")
         self.keyring = keyring
         self._lookup_key = lookup_key
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def deterministic(self) -> Iterator[None]:
+        """Within it (in this thread), the same value of one subject always seals to the same
+        bytes: for read views, which must come out of a rebuild byte for byte the same."""
+        self._local.deterministic = True
+        try:
+            yield
+        finally:
+            self._local.deterministic = False
 
     @classmethod
     def in_memory(cls) -> PersonalData:
@@ -110,15 +133,27 @@ class PersonalData:
         key = None if personal.value is None else self.keyring.key(personal.subject)
         if key is None or personal.value is None:
             return {"s": personal.subject, "c": None}
-        sealed = seal_bytes(key, personal.value.encode("utf-8"), personal.subject.encode())
+        plain, subject = personal.value.encode("utf-8"), personal.subject.encode()
+        if getattr(self._local, "deterministic", False):
+            fixed = AESGCMSIV(_siv_key(key)).encrypt(FIXED_NONCE, plain, subject)
+            return {"s": personal.subject, "d": base64.b64encode(fixed).decode("ascii")}
+        sealed = seal_bytes(key, plain, subject)
         return {"s": personal.subject, "c": base64.b64encode(sealed).decode("ascii")}
 
     def open(self, data: dict[str, Any]) -> Personal:
-        subject, sealed = str(data["s"]), data.get("c")
-        key = None if sealed is None else self.keyring.key(subject)
-        if key is None or sealed is None:
+        subject = str(data["s"])
+        sealed, fixed = data.get("c"), data.get("d")
+        key = None if sealed is None and fixed is None else self.keyring.key(subject)
+        if key is None:
             return Personal(subject, None)
-        plain = open_bytes(key, base64.b64decode(sealed), subject.encode())
+        plain = None
+        if fixed is not None:
+            with contextlib.suppress(InvalidTag, ValueError):
+                plain = AESGCMSIV(_siv_key(key)).decrypt(
+                    FIXED_NONCE, base64.b64decode(fixed), subject.encode()
+                )
+        elif sealed is not None:
+            plain = open_bytes(key, base64.b64decode(sealed), subject.encode())
         return Personal(subject, None if plain is None else plain.decode("utf-8"))
 
     def reveal(self, document: Any, show: Callable[[Personal], Any] | None = None) -> Any:

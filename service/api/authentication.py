@@ -41,8 +41,10 @@ class LoginLimits:
         self.per_email = parse_many(per_email) if per_email else []
         self.per_address = parse_many(per_address) if per_address else []
 
-    def hit(self, email: str, address: str) -> None:
-        checks = [(item, "email", email.strip().lower()) for item in self.per_email] + [
+    def hit(self, email_key: str, address: str) -> None:
+        """Counts one try; `email_key` stands for the email (its keyed lookup id: the
+        counters, in Redis or memory, never hold an email)."""
+        checks = [(item, "email", email_key) for item in self.per_email] + [
             (item, "address", address) for item in self.per_address
         ]
         for item, kind, key in checks:
@@ -59,7 +61,8 @@ class LoginLimits:
 def count_password_guess(email: str) -> None:
     """Counts a password try against the login limits of `email` and the client's address
     (429 past them): a login, or a password change made with a stolen token."""
-    current_app.extensions[LIMITER_KEY].hit(email, get_remote_address() or "")
+    email_key = str(runtime().app.email_index_id(email))
+    current_app.extensions[LIMITER_KEY].hit(email_key, get_remote_address() or "")
 
 
 def log_in(email: str, password: str) -> IssuedToken:

@@ -75,9 +75,7 @@ def test_a_person_downloads_their_data(app: Flask, world: World) -> None:
     assert [(g["role"], g["change"], g["by"]) for g in data["role_grants"]] == [
         ("partner", "granted", world.admin.id)
     ]
-    assert [(e["type"], e["aggregate_id"]) for e in data["events"]] == [
-        ("Proposed", created["id"])
-    ]
+    assert [(e["type"], e["aggregate_id"]) for e in data["events"]] == [("Proposed", created["id"])]
     assert data["texts"][0]["texts"]["fields"]["title"] == created["title"]
     assert data["tokens"] and all(t["issued_at"] and t["expires_at"] for t in data["tokens"])
     assert "token" not in json.dumps(data["tokens"]).replace('"tokens"', "").replace("_at", "")

@@ -257,3 +257,33 @@ def test_an_email_index_is_released_and_claimed_again() -> None:
         "Released",
         "Reclaimed",
     ]
+
+
+def test_an_erased_account_holds_no_personal_data_and_refuses_every_command() -> None:
+    account = Account.register("ana@example.eu", "Ana", "org", ["partner"], system_actor())
+    with pytest.raises(InvalidFields) as empty:
+        account.erase(system_actor(), "  ")
+    assert empty.value.errors == {"reason": ["Must not be empty."]}
+    account.erase(system_actor(), " At her request ")
+    erased = account.collect_events()[-1]
+    assert type(erased).__name__ == "Erased" and erased.reason == "At her request"
+    assert (account.email, account.name, account.active, account.erased) == (
+        None,
+        None,
+        False,
+        True,
+    )
+    refused = [
+        lambda: account.erase(system_actor(), "again"),
+        lambda: account.grant("reviewer", system_actor()),
+        lambda: account.revoke("partner", system_actor()),
+        lambda: account.reactivate(system_actor()),
+        lambda: account.deactivate(system_actor()),
+        lambda: account.rectify(system_actor(), name="Ana B"),
+        lambda: account.password_changed(system_actor()),
+        lambda: account.reset_issued(datetime.now(UTC), system_actor()),
+    ]
+    for command in refused:
+        with pytest.raises(StateConflict, match=r"^The account was erased\.$"):
+            command()
+    assert not account.pending_events
