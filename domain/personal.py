@@ -56,8 +56,9 @@ class Keyring(Protocol):
     def create(self, subject: str) -> None:
         """Makes sure the subject has a key (an existing one is kept)."""
 
-    def key(self, subject: str) -> bytes | None:
-        """The subject's key; None when it was destroyed or never made."""
+    def key(self, subject: str, fresh: bool = False) -> bytes | None:
+        """The subject's key; None when it was destroyed or never made. `fresh`: as stored
+        now, not as a process may remember it (a key destroyed by another process)."""
 
     def destroy(self, subject: str) -> None:
         """Destroys the subject's key: everything sealed with it is unreadable from now on."""
@@ -74,7 +75,7 @@ class MemoryKeyring:
         with self._lock:
             self._keys.setdefault(subject, AESGCM.generate_key(KEY_BYTES * 8))
 
-    def key(self, subject: str) -> bytes | None:
+    def key(self, subject: str, fresh: bool = False) -> bytes | None:
         return self._keys.get(subject)
 
     def destroy(self, subject: str) -> None:
@@ -140,10 +141,10 @@ class PersonalData:
         sealed = seal_bytes(key, plain, subject)
         return {"s": personal.subject, "c": base64.b64encode(sealed).decode("ascii")}
 
-    def open(self, data: dict[str, Any]) -> Personal:
+    def open(self, data: dict[str, Any], fresh: bool = False) -> Personal:
         subject = str(data["s"])
         sealed, fixed = data.get("c"), data.get("d")
-        key = None if sealed is None and fixed is None else self.keyring.key(subject)
+        key = None if sealed is None and fixed is None else self.keyring.key(subject, fresh)
         if key is None:
             return Personal(subject, None)
         plain = None
@@ -158,10 +159,11 @@ class PersonalData:
 
     def reveal(self, document: Any, show: Callable[[Personal], Any] | None = None) -> Any:
         """`document` (parsed JSON) with every sealed value replaced by `show(personal)`
-        (by default its value: clear text for an authorised reader, None once erased)."""
+        (by default its value: clear text for an authorised reader, None once erased, even
+        by another process a moment ago: keys are read afresh)."""
         if isinstance(document, dict):
             if set(document) == {SEALED}:
-                personal = self.open(document[SEALED])
+                personal = self.open(document[SEALED], fresh=True)
                 return personal.value if show is None else show(personal)
             return {k: self.reveal(v, show) for k, v in document.items()}
         if isinstance(document, list):

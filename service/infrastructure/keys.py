@@ -175,8 +175,8 @@ class DatabaseKeyring:
             return
         self._remember(subject, data_key)
 
-    def key(self, subject: str) -> bytes | None:
-        found, key = self._cached(subject)
+    def key(self, subject: str, fresh: bool = False) -> bytes | None:
+        found, key = (False, None) if fresh else self._cached(subject)
         if found:
             return key
         with self.engine.connect() as conn:

@@ -231,6 +231,15 @@ CASES: dict[str, tuple[str | None, Callable[[Scene, dict[str, Any]], Request]]] 
         None,
         lambda s, i: (f"{A}/users/{s.fresh_account().id}/deactivate", None, None),
     ),
+    "GET /api/v1/users/me/data": (None, lambda s, i: (f"{A}/users/me/data", None, None)),
+    "GET /api/v1/users/<uuid:user_id>/data": (
+        None,
+        lambda s, i: (f"{A}/users/{s.spare.id}/data", None, None),
+    ),
+    "POST /api/v1/users/<uuid:user_id>/erase": (
+        None,
+        lambda s, i: (f"{A}/users/{s.fresh_account().id}/erase", {"reason": "Matrix"}, None),
+    ),
     "GET /api/v1/organisations": (None, lambda s, i: (f"{A}/organisations", None, None)),
     "POST /api/v1/organisations": (
         None,

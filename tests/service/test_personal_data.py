@@ -9,7 +9,7 @@ import json
 from flask import Flask
 
 from service.infrastructure.runtime import runtime
-from tests.service.conftest import World, ok, problem
+from tests.service.conftest import World, as_in, ok, problem
 
 
 def test_an_erased_account_reads_as_null_everywhere_and_the_chain_verifies(
@@ -84,3 +84,22 @@ def test_a_person_downloads_their_data(app: Flask, world: World) -> None:
     problem(person.post(f"/api/v1/users/{world.admin.id}/erase", {"reason": "x"}), 403)
     problem(world.admin.post(f"/api/v1/users/{world.admin.id}/erase", {"reason": "x"}), 403)
     problem(world.admin.post(f"/api/v1/users/{person.id}/erase", {"reason": ""}), 422)
+
+
+def test_an_erasure_in_one_process_shows_at_once_in_another(
+    app: Flask, second: Flask, world: World
+) -> None:
+    person = world.partner()
+    world.project()
+    elsewhere = as_in(second, world.admin)
+    # The other process reads the person's data, so it holds their key and account.
+    entries = ok(elsewhere.get(f"/api/v1/audit/entries?aggregate_id={person.id}"))["items"]
+    assert entries[0]["changes"]["name"]["new"] == "Test Person"
+    assert ok(elsewhere.get(f"/api/v1/users/{person.id}"))["name"] == "Test Person"
+    ok(world.admin.post(f"/api/v1/users/{person.id}/erase", {"reason": "Art. 17 request"}))
+    entries = ok(elsewhere.get(f"/api/v1/audit/entries?aggregate_id={person.id}"))["items"]
+    assert entries[0]["changes"]["name"]["new"] is None
+    assert ok(elsewhere.get(f"/api/v1/users/{person.id}"))["name"] is None
+    assert "Test Person" not in elsewhere.get(f"/api/v1/users/{person.id}/data").get_data(
+        as_text=True
+    )
