@@ -222,6 +222,7 @@ DOMAIN_MESSAGES = (
     _l("You cannot erase your own account."),
     _l("You cannot deactivate your own account."),
     _l("The account was erased."),
+    _l("Some fields are invalid."),
 )
 
 

@@ -122,6 +122,9 @@ def test_erasure_in_french_takes_the_french_word(world: World) -> None:
     path = f"/console/accounts/{person.id}"
     page = admin.get(f"{path}/erase?lang=fr").get_data(as_text=True)
     assert "Pour confirmer, saisissez EFFACER" in page and "irréversible" in page
+    refused = admin.post(f"{path}/erase", {"reason": "", "confirm": "ERASE!"}).text
+    assert "Saisissez EFFACER pour confirmer" in refused and "Ne doit pas être vide." in refused
+    assert "Some fields are invalid." not in refused  # the problem's detail in French too
     done = admin.post(f"{path}/erase", {"reason": "Demande art. 17", "confirm": "EFFACER"})
     assert done.status_code == 303
     assert ok(world.admin.get(f"/api/v1/users/{person.id}"))["erased"] is True
