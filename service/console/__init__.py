@@ -152,7 +152,8 @@ def person_name(account_id: Any) -> str:
     key = str(account_id)
     if key not in names:
         try:
-            names[key] = runtime().app.account(UUID(key)).name
+            # An erased account has no name left to show.
+            names[key] = runtime().app.account(UUID(key)).name or str(_l("erased account"))
         except (NotFound, ValueError):
             names[key] = key
     return names[key]
@@ -218,6 +219,10 @@ DOMAIN_MESSAGES = (
         "author of an accepted amendment): you cannot review it."
     ),
     _l("You approved an earlier step of this round: another reviewer must decide."),
+    _l("You cannot erase your own account."),
+    _l("You cannot deactivate your own account."),
+    _l("The account was erased."),
+    _l("Some fields are invalid."),
 )
 
 
@@ -375,6 +380,7 @@ def init_app(app: Flask) -> None:
         audit_pages,
         charts,
         pages,
+        privacy_pages,
         review,
     )
 

@@ -96,6 +96,7 @@ def _done_text() -> str | None:
         "rectify": _("The account is corrected."),
         "deactivate": _("The account is deactivated."),
         "reactivate": _("The account is active again."),
+        "erase": _("The account's personal data is erased."),
     }.get(request.args.get("done", ""))
 
 

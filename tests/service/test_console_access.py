@@ -50,9 +50,19 @@ PAGES: dict[str, tuple[str, tuple[int, ...]]] = {
         (303, 403, 403, 200, 200),
     ),
     "/console/password": ("/console/password", (303, 200, 200, 200, 200)),
+    "/console/me": ("/console/me", (303, 200, 200, 200, 200)),
+    "/console/me/data": ("/console/me/data", (303, 200, 200, 200, 200)),
     "/console/accounts": ("/console/accounts", (303, 403, 403, 403, 200)),
     "/console/accounts/<uuid:account_id>": (
         "/console/accounts/{account}",
+        (303, 403, 403, 403, 200),
+    ),
+    "/console/accounts/<uuid:account_id>/data": (
+        "/console/accounts/{account}/data",
+        (303, 403, 403, 403, 200),
+    ),
+    "/console/accounts/<uuid:account_id>/erase": (
+        "/console/accounts/{account}/erase",
         (303, 403, 403, 403, 200),
     ),
 }
@@ -66,8 +76,10 @@ FORMS = {
     "/console/initiatives/<uuid:initiative_id>/do/<action>": "/console/initiatives/{id}/do/submit",
     "/console/review/<uuid:initiative_id>": "/console/review/{id}",
     "/console/password": "/console/password",
+    "/console/me": "/console/me",
     "/console/accounts": "/console/accounts",
     "/console/accounts/<uuid:account_id>/do/<action>": "/console/accounts/{account}/do/reset",
+    "/console/accounts/<uuid:account_id>/erase": "/console/accounts/{account}/erase",
 }
 
 
