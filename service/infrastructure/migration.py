@@ -119,10 +119,11 @@ class Survey:
 
 def survey(recorder: Any, progress: Progress | None = None) -> Survey:
     """Reads the old store once: its chain, linked exactly as the audit view links it
-    (projections.audit), and every email its accounts ever had."""
+    (projections.audit), and every email its accounts ever had (each email claim's)."""
     stop = int(recorder.max_notification_id() or 0)
     head, events, position = CHAIN_START, 0, 0
     emails: dict[UUID, str] = {}
+    claims: set[UUID] = set()
     for rows in blocks(recorder, stop):
         for row in rows:
             position, topic, state = int(row[ID]), str(row[TOPIC]), bytes(row[STATE])
@@ -133,9 +134,17 @@ def survey(recorder: Any, progress: Progress | None = None) -> Survey:
                 email = json.loads(state).get("email")
                 if isinstance(email, str):
                     emails[old_index_id(email)] = email
+            elif topic.startswith(INDEX_TOPIC):
+                claims.add(UUID(normal_id(row[ORIGINATOR_ID])))
         events += len(rows)
         if progress is not None:
             progress(position, stop)
+    strays = claims - set(emails)
+    if strays:  # found before anything is written to the new store
+        raise MigrationError(
+            f"{len(strays)} email claims (such as {min(strays)}) match no email any account "
+            "had: the store is not as an earlier release wrote it"
+        )
     return Survey(head, events, position, emails)
 
 
@@ -171,12 +180,7 @@ def converted(app: Twinning, row: Any, rekeyed: dict[UUID, UUID]) -> StoredEvent
     if topic in PERSONAL_TOPICS:
         state = sealed_state(app, str(originator_id), state)
     elif topic.startswith(INDEX_TOPIC):
-        if originator_id not in rekeyed:
-            raise MigrationError(
-                f"The email claim {originator_id} (position {row[ID]}) matches no email "
-                "any account had: the store is not as an earlier release wrote it"
-            )
-        originator_id = rekeyed[originator_id]
+        originator_id = rekeyed[originator_id]  # every claim's email was found (survey)
     return StoredEvent(originator_id, int(row[VERSION]), topic, state)
 
 

@@ -369,3 +369,23 @@ def test_an_old_store_its_audit_view_disagrees_with_is_not_migrated(
         )
     refused = migrate(source, target[0])
     assert refused.exit_code == 1 and "twinning audit verify" in refused.output
+
+
+def test_an_email_claim_of_no_known_email_stops_the_copy_before_it_starts(
+    earlier: EarlierStore, source: dict[str, Any], target: tuple[list[str], dict[str, Any]]
+) -> None:
+    options, target_settings = target
+    owner = {"_type_": "uuid_hex", "_data_": earlier.people["giulia"].id.hex}
+    state = {
+        "timestamp": when(earlier.now()),
+        "originator_topic": "domain.account:EmailIndex",
+        "account_id": owner,
+    }
+    earlier.insert(uuid4(), 1, "domain.account:EmailIndex.Claimed", stored(state))
+    refused = migrate(source, options)
+    assert refused.exit_code == 1 and "match no email" in refused.output
+    rt = Runtime(Settings.from_env(environ={}, overrides=target_settings))
+    try:
+        assert rt.projector.head() == 0  # nothing was written: it can be used as it is
+    finally:
+        rt.close()
