@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from domain.application import Twinning
 from service.config import ConfigError, Database
-from service.infrastructure.migration import MigrationError, migrate
+from service.infrastructure.migration import MigrationError, migrate, refuse_non_empty
 from service.infrastructure.runtime import make_engine
 
 
@@ -63,6 +63,7 @@ def migrate_personal_data(target_url: str, to_schema: str) -> None:
     source_views = make_engine(source_db, settings)
     target = open_runtime(target_settings)
     try:
+        refuse_non_empty(target.app)  # before any progress is shown
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

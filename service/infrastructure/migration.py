@@ -184,6 +184,15 @@ def converted(app: Twinning, row: Any, rekeyed: dict[UUID, UUID]) -> StoredEvent
     return StoredEvent(originator_id, int(row[VERSION]), topic, state)
 
 
+def refuse_non_empty(app: Twinning) -> None:
+    """MigrationError unless the new store holds no event yet."""
+    held = int(app.recorder.max_notification_id() or 0)
+    if held:
+        raise MigrationError(
+            f"The target already holds {held} events: the copy goes into a new, empty store"
+        )
+
+
 @dataclass(frozen=True)
 class Migrated:
     """What was copied: the old chain's head and extent, the new store's last position."""
@@ -210,11 +219,7 @@ def migrate(
     sealed. `source_views` is the old views' database: its audit view's head is checked
     against the chain recomputed here, and its password hashes are copied."""
     app = target.app
-    held = int(app.recorder.max_notification_id() or 0)
-    if held:
-        raise MigrationError(
-            f"The target already holds {held} events: the copy goes into a new, empty store"
-        )
+    refuse_non_empty(app)
     if not holds_clear_text(source):
         raise MigrationError("The store holds no personal data in clear text: nothing to migrate")
     old = survey(source, reading)
