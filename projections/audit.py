@@ -25,6 +25,7 @@ AGGREGATE_TYPES = {
     "Organisation": "organisation",
     "Account": "account",
     "EmailIndex": "email_claim",
+    "StoreLineage": "store_lineage",
 }
 
 
@@ -74,6 +75,13 @@ def flatten(aggregate: Any) -> dict[str, Any]:
         # A released email claims no account: the change reads as the account removed.
         account = aggregate.account_id
         flat["account_id"] = None if account is None else str(account)
+    elif kind == "StoreLineage":  # the earlier store's chain this one continues
+        flat.update(
+            previous_head=aggregate.previous_head,
+            previous_events=aggregate.previous_events,
+            previous_position=aggregate.previous_position,
+            migrated_at=aggregate.migrated_at.isoformat(),
+        )
     return flat
 
 

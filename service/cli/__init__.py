@@ -320,3 +320,8 @@ def audit_verify(position: int | None, head_hash: str | None) -> None:
             f"{head_hash} at position {position}"
         )
     sys.exit(1)
+
+
+from service.cli.migrate import migrate_personal_data  # noqa: E402 - registered with main
+
+main.add_command(migrate_personal_data)

@@ -32,6 +32,7 @@ from service.config import Database, Settings
 from service.infrastructure.availability import Availability, guard_event_store
 from service.infrastructure.credentials import RESET_TTL, Credentials, IssuedToken
 from service.infrastructure.keys import DatabaseKeyring, MasterKeys, lookup_key
+from service.infrastructure.migration import refuse_clear_text
 from service.infrastructure.observability import EventMetrics
 from service.infrastructure.readcache import AggregateStamps, ReadCache
 
@@ -153,6 +154,7 @@ class Runtime:
                 observers=(self.stamps, *observers),
                 personal=PersonalData(self.keyring, lookup_key(settings)),
             )
+            refuse_clear_text(self.app)  # a store of an earlier release: migrate it first
             self.credentials = Credentials(
                 self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
             )
