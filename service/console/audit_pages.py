@@ -50,6 +50,7 @@ AGGREGATE_TYPES = {
     "organisation": _l("Organisation"),
     "account": _l("Account"),
     "email_claim": _l("Email claim"),
+    "store_lineage": _l("Store lineage"),
 }
 FIELDS = {
     "state": _l("State"),

@@ -51,7 +51,9 @@ class AuditEntriesQuerySchema(PageQuerySchema):
     organisation_id = fields.UUID(metadata={"description": "The acting account's organisation."})
     initiative_id = fields.UUID()
     aggregate_type = fields.String(
-        validate=validate.OneOf(["initiative", "organisation", "account", "email_claim"])
+        validate=validate.OneOf(
+            ["initiative", "organisation", "account", "email_claim", "store_lineage"]
+        )
     )
     aggregate_id = fields.UUID()
     type = fields.String(validate=validate.Length(max=80))
