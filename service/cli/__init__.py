@@ -320,3 +320,10 @@ def audit_verify(position: int | None, head_hash: str | None) -> None:
             f"{head_hash} at position {position}"
         )
     sys.exit(1)
+
+
+# Commands of their own modules (they use the helpers above).
+from service.cli.keys import COMMANDS as KEY_COMMANDS  # noqa: E402
+
+for command in KEY_COMMANDS:
+    main.add_command(command)
