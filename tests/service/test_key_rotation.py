@@ -6,6 +6,7 @@ rotation stays made; erasures can be applied again after a key table is restored
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -27,6 +28,17 @@ KEY_A = "master-key-A-0123456789abcdef0123456789"
 KEY_B = "master-key-B-0123456789abcdef0123456789"
 KEY_WRONG = "master-key-W-0123456789abcdef0123456789"
 PASSWORD = "a password of twelve"
+
+
+@pytest.fixture(autouse=True)
+def root_logging() -> Iterator[None]:
+    """The commands configure logging to the runner's stderr, closed after each run: the
+    root logger is put back as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def settings(backend: dict[str, Any], master: str = "", previous: str = "") -> Settings:
