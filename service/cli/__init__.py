@@ -322,6 +322,12 @@ def audit_verify(position: int | None, head_hash: str | None) -> None:
     sys.exit(1)
 
 
+# Commands of their own modules (they use the helpers above).
+from service.cli.keys import COMMANDS as KEY_COMMANDS  # noqa: E402
+
+for command in KEY_COMMANDS:
+    main.add_command(command)
+
 from service.cli.migrate import migrate_personal_data  # noqa: E402 - registered with main
 
 main.add_command(migrate_personal_data)

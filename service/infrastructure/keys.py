@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,11 +110,11 @@ class DatabaseKeyring:
     def create_table(self) -> None:
         metadata.create_all(self.engine, checkfirst=True)
 
-    def check(self) -> None:
-        """Refuses to start on keys no configured master key opens; warns of keys stored
-        unwrapped while a master key is set."""
+    def check(self, warn: bool = True) -> None:
+        """Refuses to start on keys no configured master key opens; warns of keys not
+        wrapped with the current master key (unless `warn` is False: a rotation's own)."""
         with self.engine.connect() as conn:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(personal_keys.c.wrapped_by, sa.func.count()).group_by(
                         personal_keys.c.wrapped_by
@@ -125,11 +125,11 @@ class DatabaseKeyring:
         if unknown:
             raise ConfigError(
                 f"{unknown} personal data keys are wrapped with a master key that is neither "
-                "TWINNING_MASTER_KEY nor TWINNING_PREVIOUS_MASTER_KEY: set the key they were "
-                "wrapped with"
+                "TWINNING_MASTER_KEY nor TWINNING_PREVIOUS_MASTER_KEY: while rotating, set "
+                "TWINNING_PREVIOUS_MASTER_KEY to the master key they were wrapped with"
             )
         behind = sum(n for name, n in counts.items() if name != self.masters.current_name)
-        if behind and self.masters.current is not None:
+        if warn and behind and self.masters.current is not None:
             log.warning(
                 "%d personal data keys are not wrapped with TWINNING_MASTER_KEY yet: run "
                 "`twinning rotate-master-key`",
@@ -190,50 +190,100 @@ class DatabaseKeyring:
         return key
 
     def destroy(self, subject: str) -> None:
-        self.forget(subject)
-        sqlite = self.engine.dialect.name == "sqlite"
-        with self.engine.begin() as conn:
-            if sqlite:  # the deleted row's bytes are overwritten, not left in a free page
-                conn.exec_driver_sql("PRAGMA secure_delete=ON")
-            conn.execute(sa.delete(personal_keys).where(personal_keys.c.subject == subject))
-        self.forget(subject)
+        self.destroy_many([subject])
+
+    def destroy_many(self, subjects: Iterable[str]) -> int:
+        """Destroys the keys of `subjects` (those already gone are skipped); returns how
+        many there were. The files are scrubbed once, after every deletion."""
+        subjects = list(subjects)
+        for subject in subjects:
+            self.forget(subject)
+        gone = 0
+        for start in range(0, len(subjects), ROTATE_BATCH):
+            batch = subjects[start : start + ROTATE_BATCH]
+            with self.engine.begin() as conn:
+                _secure_delete(conn)
+                gone += conn.execute(
+                    sa.delete(personal_keys).where(personal_keys.c.subject.in_(batch))
+                ).rowcount
+        for subject in subjects:  # a read racing the deletion may have cached it again
+            self.forget(subject)
         scrub(self.engine)
+        return gone
 
     def subjects(self) -> Iterator[str]:
         with self.engine.connect() as conn:
             yield from conn.execute(sa.select(personal_keys.c.subject)).scalars()
 
+    def status(self) -> dict[str, int]:
+        """How many keys are wrapped with the current master key, the previous one, none
+        (stored unwrapped), or a master key that is not configured ("unknown")."""
+        with self.engine.connect() as conn:
+            counts = conn.execute(
+                sa.select(personal_keys.c.wrapped_by, sa.func.count()).group_by(
+                    personal_keys.c.wrapped_by
+                )
+            ).all()
+        names = {UNWRAPPED: "unwrapped"}
+        if self.masters.previous is not None:
+            names[self.masters.fingerprint(self.masters.previous)] = "previous"
+        if self.masters.current is not None:
+            names[self.masters.current_name] = "current"
+        status = {"current": 0, "previous": 0, "unwrapped": 0, "unknown": 0}
+        for wrapped_by, count in counts:
+            status[names.get(wrapped_by, "unknown")] += int(count)
+        return status
+
     def rotate(self) -> int:
         """Rewraps every key not wrapped with the current master key; returns how many.
-        Each row is updated only if it is still as read, so a key destroyed meanwhile
-        stays destroyed."""
-        done = 0
+
+        Each batch is read first, then written in a transaction of its own that only writes
+        (a SQLite transaction that reads before it writes fails at once when another
+        process wrote meanwhile), each row updated only if it still holds the bytes read:
+        a key destroyed meanwhile stays destroyed, and the service keeps running. Keyset
+        order makes every row visited once, whatever happens to it meanwhile."""
+        if self.masters.current is None:
+            raise ConfigError("Set TWINNING_MASTER_KEY to the key to wrap the data keys with")
         current = self.masters.current_name
+        done, after = 0, ""
         while True:
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn:
                 rows = conn.execute(
                     sa.select(personal_keys)
-                    .where(personal_keys.c.wrapped_by != current)
+                    .where(personal_keys.c.wrapped_by != current, personal_keys.c.subject > after)
+                    .order_by(personal_keys.c.subject)
                     .limit(ROTATE_BATCH)
                 ).all()
-                for row in rows:
-                    data_key = self.masters.unwrap(row.subject, bytes(row.data_key), row.wrapped_by)
-                    stored, wrapped_by = self.masters.wrap(row.subject, data_key)
-                    conn.execute(
+            if not rows:
+                break
+            after = rows[-1].subject
+            updates = []
+            for row in rows:  # unwrapped before anything is written: a wrong key stops here
+                data_key = self.masters.unwrap(row.subject, bytes(row.data_key), row.wrapped_by)
+                stored, wrapped_by = self.masters.wrap(row.subject, data_key)
+                updates.append((row, stored, wrapped_by))
+            with self.engine.begin() as conn:
+                # The replaced bytes (the old wrapping) are overwritten, not left in a page.
+                _secure_delete(conn)
+                for row, stored, wrapped_by in updates:
+                    done += conn.execute(
                         sa.update(personal_keys)
                         .where(
                             personal_keys.c.subject == row.subject,
                             personal_keys.c.wrapped_by == row.wrapped_by,
+                            personal_keys.c.data_key == row.data_key,
                         )
                         .values(data_key=stored, wrapped_by=wrapped_by)
-                    )
-            done += len(rows)
-            if len(rows) < ROTATE_BATCH:
-                break
-        with self._lock:
-            self._cache.clear()
+                    ).rowcount
         scrub(self.engine)
         return done
+
+
+def _secure_delete(conn: sa.Connection) -> None:
+    """On SQLite, deleted and replaced bytes are overwritten with zeros rather than left in
+    a free page (a connection's setting: pooled connections keep it)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA secure_delete=ON")
 
 
 def scrub(engine: sa.Engine, attempts: int = 20) -> None:

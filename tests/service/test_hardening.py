@@ -340,12 +340,15 @@ def example_secrets() -> dict[str, str]:
 
 def test_the_examples_secrets_are_refused_at_start() -> None:
     secrets = example_secrets()
+    keys = ("TWINNING_SECRET_KEY", "TWINNING_MASTER_KEY")
     assert set(secrets) == {
         "TWINNING_ADMIN_PASSWORD",
         "TWINNING_METRICS_TOKEN",
+        *keys,
         "TWINNING_ADMIN_PASSWORD (Kubernetes)",
         "TWINNING_METRICS_TOKEN (Kubernetes)",
         "TWINNING_DATABASE_URL (Kubernetes)",
+        *(f"{key} (Kubernetes)" for key in keys),
     }
     for key, value in secrets.items():
         name = key.split()[0]

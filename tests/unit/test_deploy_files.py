@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from service.cli import main as cli
-from service.config import NOT_SETTINGS, Settings
+from service.config import NOT_SETTINGS, ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -255,3 +255,54 @@ def test_gunicorn_builds_access_lines_only_when_it_writes_them(
         assert "GET /probe" in access[0]["message"]
     else:
         assert (enabled, built, access) == (False, 0, [])
+
+
+# Secrets every process needs, which the examples hold as placeholders refused at start.
+SECRETS = (
+    "TWINNING_ADMIN_PASSWORD",
+    "TWINNING_METRICS_TOKEN",
+    "TWINNING_SECRET_KEY",
+    "TWINNING_MASTER_KEY",
+)
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def example_secrets() -> dict[str, str]:
+    """The secrets of deploy/twinning.env.example and deploy/kubernetes/secret.example.yaml
+    (which must agree)."""
+    env = env_file_values(DEPLOY / "twinning.env.example")
+    secret = yaml.safe_load((DEPLOY / "kubernetes" / "secret.example.yaml").read_text())
+    held = secret["stringData"]
+    for name in SECRETS:
+        assert name in env, f"{name} is not in twinning.env.example"
+        assert name in held, f"{name} is not in secret.example.yaml"
+        assert env[name] == held[name], name
+    return {name: env[name] for name in SECRETS}
+
+
+@pytest.mark.parametrize("name", SECRETS)
+def test_every_secret_is_in_both_examples_as_a_placeholder_refused_at_start(name: str) -> None:
+    value = example_secrets()[name]
+    assert value.startswith("change-me")
+    with pytest.raises(ConfigError, match=f"^{name} is still the example's placeholder"):
+        Settings.from_env(environ={name: value})
+
+
+def test_every_process_reads_the_secrets() -> None:
+    """The keys must reach every process (API, projector, init) alike: one that lacked
+    them would seal or look up personal data with other keys than its peers."""
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    for name, service in services.items():
+        if service.get("image", "").startswith("twinning"):
+            assert service["env_file"] == "twinning.env", name
+            assert not set(service.get("environment", {})) & set(SECRETS), name
+    for unit in (DEPLOY / "systemd").glob("*.service"):
+        assert "EnvironmentFile=/etc/twinning/twinning.env" in unit.read_text(), unit.name
