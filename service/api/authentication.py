@@ -11,6 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
+from domain.account import normalise_email
 from domain.errors import NotFound
 from domain.values import Caller
 from service.api.errors import ApiProblem
@@ -41,8 +42,8 @@ class LoginLimits:
         self.per_email = parse_many(per_email) if per_email else []
         self.per_address = parse_many(per_address) if per_address else []
 
-    def hit(self, email: str, address: str) -> None:
-        checks = [(item, "email", email.strip().lower()) for item in self.per_email] + [
+    def hit(self, email_key: str, address: str) -> None:
+        checks = [(item, "email", email_key) for item in self.per_email] + [
             (item, "address", address) for item in self.per_address
         ]
         for item, kind, key in checks:
@@ -58,8 +59,10 @@ class LoginLimits:
 
 def count_password_guess(email: str) -> None:
     """Counts a password try against the login limits of `email` and the client's address
-    (429 past them): a login, or a password change made with a stolen token."""
-    current_app.extensions[LIMITER_KEY].hit(email, get_remote_address() or "")
+    (429 past them): a login, or a password change made with a stolen token. The email is
+    counted under its keyed hash, so that no shared storage (Redis) holds it in clear."""
+    email_key = str(runtime().app.personal.lookup_id("login limit", normalise_email(email)))
+    current_app.extensions[LIMITER_KEY].hit(email_key, get_remote_address() or "")
 
 
 def log_in(email: str, password: str) -> IssuedToken:
