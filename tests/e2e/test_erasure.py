@@ -379,7 +379,7 @@ def live_a_working_life(svc: Service, email: str, name: str, renamed: str) -> Wo
         body = {"name": name_of_org, "type": kind, "country": country}
         orgs.append((svc.api("POST", "/api/v1/organisations", body, admin, 201)["id"], name_of_org))
     (home, home_name), (other, _), (third, _) = orgs
-    account = {"password": PASSWORD, "roles": ["partner"]}
+    account: dict[str, Any] = {"password": PASSWORD, "roles": ["partner"]}
     for who, organisation in (("lead", other), ("guest", third)):
         body = {
             **account,
