@@ -11,6 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
+from domain.account import normalise_email
 from domain.errors import NotFound
 from domain.values import Caller
 from service.api.errors import ApiProblem
@@ -60,8 +61,9 @@ class LoginLimits:
 
 def count_password_guess(email: str) -> None:
     """Counts a password try against the login limits of `email` and the client's address
-    (429 past them): a login, or a password change made with a stolen token."""
-    email_key = str(runtime().app.email_index_id(email))
+    (429 past them): a login, or a password change made with a stolen token. The email is
+    counted under its keyed hash, so that no shared storage (Redis) holds it in clear."""
+    email_key = str(runtime().app.personal.lookup_id("login limit", normalise_email(email)))
     current_app.extensions[LIMITER_KEY].hit(email_key, get_remote_address() or "")
 
 

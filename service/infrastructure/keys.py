@@ -3,7 +3,9 @@ store), wrapped with TWINNING_MASTER_KEY when that is set; and the service's loo
 
 Destroying a key erases the person: the row is deleted with its bytes overwritten (SQLite's
 `secure_delete`, then the write-ahead log truncated; PostgreSQL's table vacuumed, so that no
-dump or live page holds it). A process keeps keys it read for at most `CACHE_SECONDS`.
+dump or live page holds it). A process keeps keys it read for at most `CACHE_SECONDS`, and
+forgets a person's key as soon as its read cache sees an event of their account (an erasure
+made by another process).
 """
 
 from __future__ import annotations
@@ -154,6 +156,10 @@ class DatabaseKeyring:
     def forget(self, subject: str) -> None:
         with self._lock:
             self._cache.pop(subject, None)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
     def create(self, subject: str) -> None:
         found, key = self._cached(subject)

@@ -162,7 +162,9 @@ class Runtime:
             create_view_tables(self.engine)
         if self.database.kind == "postgres":
             guard_event_store(self.app.recorder.datastore, self.availability)  # type: ignore[attr-defined]
-        self.read_cache = ReadCache(self.app, self.database, self.stamps, self.availability)
+        self.read_cache = ReadCache(
+            self.app, self.database, self.stamps, self.availability, self.keyring
+        )
         self.projector = Projector(self.app, self.engine, batch_size=settings.projection_batch)
 
     def now(self) -> datetime:

@@ -21,6 +21,7 @@ from domain.values import Caller
 from service.config import Database
 from service.infrastructure.availability import Availability
 from service.infrastructure.credentials import live_account
+from service.infrastructure.keys import DatabaseKeyring
 from service.infrastructure.readcache import checks
 from service.infrastructure.readcache.aggregates import AggregateStamps, Change
 from service.infrastructure.readcache.freshness import Freshness
@@ -69,8 +70,10 @@ class ReadCache:
         database: Database,
         stamps: AggregateStamps,
         availability: Availability,
+        keyring: DatabaseKeyring | None = None,
     ) -> None:
         self.app = app
+        self.keyring = keyring
         self.stamps = stamps
         self.size = stamps.size
         self.head: int | None = None
@@ -126,14 +129,20 @@ class ReadCache:
             with self._lock:
                 if self.head != last:
                     continue  # another request moved the head first: start from its head
+                # An account erased by another process named here: its data key, which
+                # this process may hold in its key cache, is read (as destroyed) again.
                 if names is None:
                     self._accounts.clear()
                     self._bodies.clear()
                     self.stamps.new_epoch(head)
+                    if self.keyring is not None:
+                        self.keyring.forget_all()
                 else:
                     for key, _version in names:
                         self._accounts.pop(key, None)
                         self._bodies.pop(key, None)
+                        if self.keyring is not None:
+                            self.keyring.forget(str(key))
                     self.stamps.changed(names, head)
                 self.head = head
                 return
