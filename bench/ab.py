@@ -2,7 +2,8 @@
 alternated (A B B A ...), so that a slow moment of the shared machine weighs on both.
 
     .venv/bin/python -m bench.ab --base HEAD~1 [--rounds 2] [--seconds 12] [--reads] [--lag]
-                                 [--sqlite] [--base-settings K=V,...] [--settings K=V,...]
+                                 [--sqlite] [--separate-stores]
+                                 [--base-settings K=V,...] [--settings K=V,...]
 
 Each round starts gunicorn (`deploy/gunicorn.conf.py`, the suite's workers and threads) from
 one tree, runs the 16-client command load of `bench.service_suite` against it (and, with
@@ -11,6 +12,10 @@ the API workers' CPU from `/proc` inside the load. With `--lag`, each round also
 tree's projector under a steady 200 commands/s and measures the acknowledgement-to-list-view
 lag (p50 and p99). The clients are always this tree's. The
 other revision is checked out in a temporary git worktree, removed at the end.
+
+`--separate-stores` gives each side a store of its own, set up and loaded by its own tree:
+for a revision that changes how events are stored (a base that cannot read this tree's
+events, such as the sealing of personal data).
 
 `--base-settings` and `--settings` give each side service settings of its own, as
 `name=value` pairs for the `TWINNING_*` variables (both sides start from the suite's
@@ -164,6 +169,11 @@ def main() -> None:
     parser.add_argument("--reads", action="store_true", help="wrk on one initiative and list")
     parser.add_argument("--lag", action="store_true", help="projection lag at 200 commands/s")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    parser.add_argument(
+        "--separate-stores",
+        action="store_true",
+        help="a store per side, set up by its own tree (a change of stored format)",
+    )
     parser.add_argument("--base-settings", default="", help="the base side's settings: k=v,...")
     parser.add_argument("--settings", default="", help="this tree's settings: k=v,...")
     args = parser.parse_args()
@@ -175,35 +185,54 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    if args.sqlite:
-        database = {"TWINNING_DATA_DIR": str(folder / "var"), "TWINNING_DATABASE_URL": ""}
-    else:
-        database = {"TWINNING_DATABASE_URL": PG_URL, "TWINNING_DATABASE_SCHEMA": schema}
-    env = service_env(database, workers=str(WORKERS), threads=str(THREADS), log_level="WARNING")
-    twinning = str(Path(sys.executable).with_name("twinning"))
-    projector = None
+    sides = ("base", "this") if args.separate_stores else ("this",)
+    schemas = {side: f"bench_{uuid.uuid4().hex[:12]}" for side in sides}
+    trees = {"base": base_tree, "this": ROOT}
+    envs: dict[str, dict[str, str]] = {}
+    for side in sides:
+        if args.sqlite:
+            database = {
+                "TWINNING_DATA_DIR": str(folder / f"var-{side}"),
+                "TWINNING_DATABASE_URL": "",
+            }
+        else:
+            database = {"TWINNING_DATABASE_URL": PG_URL, "TWINNING_DATABASE_SCHEMA": schemas[side]}
+        envs[side] = service_env(
+            database, workers=str(WORKERS), threads=str(THREADS), log_level="WARNING"
+        )
+    if not args.separate_stores:
+        envs["base"] = envs["this"]
+    projectors: list[Process] = []
     figures: dict[str, list[float]] = defaultdict(list)
     finished = False
+    teams: dict[str, Team] = {}
     try:
-        subprocess.run([twinning, "init"], env=env, check=True, capture_output=True)
-        server = start(ROOT, env, folder)
-        try:
-            team = make_team(server.base, CLIENTS)
-            if args.reads:  # initiatives for the views, projected
-                projector = Process([twinning, "project"], env, folder / "projector.log")
-                run_clients("http", server.base, env, team, max(12.0, args.seconds))
-                wait_for_the_list(server)
-        finally:
-            server.stop()
+        for side in sides:
+            tree = trees[side]
+            cli = [sys.executable, "-m", "service.cli"]
+            side_env = {**envs[side], "PYTHONPATH": str(tree)}
+            subprocess.run([*cli, "init"], env=side_env, cwd=tree, check=True, capture_output=True)
+            server = start(tree, envs[side], folder)
+            try:
+                teams[side] = make_team(server.base, CLIENTS)
+                if args.reads:  # initiatives for the views, projected
+                    log = folder / f"projector-{side}.log"
+                    projectors.append(Process([*cli, "project"], side_env, log, cwd=tree))
+                    run_clients(
+                        "http", server.base, envs[side], teams[side], max(12.0, args.seconds)
+                    )
+                    wait_for_the_list(server)
+            finally:
+                server.stop()
+        if not args.separate_stores:
+            teams["base"] = teams["this"]
         for n in range(args.rounds):
             order = (
                 ("base", "this", "this", "base") if n % 2 == 0 else ("this", "base", "base", "this")
             )
             for name in order:
-                server = start(
-                    base_tree if name == "base" else ROOT, {**env, **side_env[name]}, folder
-                )
+                env, team = envs[name], teams[name]
+                server = start(trees[name], {**env, **side_env[name]}, folder)
                 try:
                     if args.reads:
                         one, listing = reads(server, args.seconds / 2)
@@ -231,7 +260,7 @@ def main() -> None:
                 )
         finished = True
     finally:
-        if projector is not None:
+        for projector in projectors:
             projector.stop()
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
@@ -239,7 +268,8 @@ def main() -> None:
         )
         if not args.sqlite:
             with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                for schema in schemas.values():
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         if finished:
             shutil.rmtree(folder, ignore_errors=True)
         else:
