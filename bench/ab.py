@@ -210,14 +210,14 @@ def main() -> None:
         for side in sides:
             tree = trees[side]
             cli = [sys.executable, "-m", "service.cli"]
-            side_env = {**envs[side], "PYTHONPATH": str(tree)}
-            subprocess.run([*cli, "init"], env=side_env, cwd=tree, check=True, capture_output=True)
+            tree_env = {**envs[side], "PYTHONPATH": str(tree)}
+            subprocess.run([*cli, "init"], env=tree_env, cwd=tree, check=True, capture_output=True)
             server = start(tree, envs[side], folder)
             try:
                 teams[side] = make_team(server.base, CLIENTS)
                 if args.reads:  # initiatives for the views, projected
                     log = folder / f"projector-{side}.log"
-                    projectors.append(Process([*cli, "project"], side_env, log, cwd=tree))
+                    projectors.append(Process([*cli, "project"], tree_env, log, cwd=tree))
                     run_clients(
                         "http", server.base, envs[side], teams[side], max(12.0, args.seconds)
                     )
