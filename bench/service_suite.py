@@ -617,7 +617,9 @@ def lag_samples(
     from service.config import Settings
     from service.infrastructure.runtime import Runtime
 
-    rt = Runtime(Settings.from_env(environ=env))
+    # The store may be an earlier release's (bench.ab --separate-stores): only positions
+    # and initiatives' times are read from it.
+    rt = Runtime(Settings.from_env(environ=env), earlier_release=True)
     seen: list[tuple[float, int]] = []
     stop = threading.Event()
 

@@ -124,7 +124,11 @@ class Runtime:
         *,
         clock: Clock = utcnow,
         observers: Sequence[SaveObserver] = (),
+        earlier_release: bool = False,
     ) -> None:
+        """`earlier_release`: open a store an earlier release wrote (personal data in
+        clear) instead of refusing it: only to read its positions and initiatives (the
+        benchmarks compare against such a release)."""
         self.settings = settings
         self.database = settings.database
         if self.database.kind == "sqlite":
@@ -154,7 +158,8 @@ class Runtime:
                 observers=(self.stamps, *observers),
                 personal=PersonalData(self.keyring, lookup_key(settings)),
             )
-            refuse_clear_text(self.app)  # a store of an earlier release: migrate it first
+            if not earlier_release:  # a store of an earlier release: migrate it first
+                refuse_clear_text(self.app)
             self.credentials = Credentials(
                 self.engine, hasher, timedelta(hours=settings.token_ttl_hours)
             )
