@@ -361,15 +361,13 @@ class Activity(Aggregate):
         self.cancel_reason: str | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Activity:
-        """The repository's cache copies the aggregate on every load: a registration holds
-        immutable values (its Personal too), so copying each one level deep is a full copy,
-        far cheaper than `copy.deepcopy` over a thousand of them."""
+        """The repository's cache copies the aggregate on every load. Events replace a
+        registration (a new dict), never change one in place, and its values are immutable
+        (its Personal too): so a copy of the mapping shares them safely, and a command on an
+        activity with a thousand registrations copies pointers, not a thousand dicts."""
         copied = object.__new__(type(self))
         for name, value in self.__dict__.items():
-            if name == "registrations":
-                value = {rid: Registration(**r) for rid, r in value.items()}  # type: ignore[typeddict-item]
-            else:
-                value = copy.deepcopy(value, memo)
+            value = dict(value) if name == "registrations" else copy.deepcopy(value, memo)
             copied.__dict__[name] = value
         return copied
 
@@ -642,9 +640,9 @@ class Activity(Aggregate):
     def _registration_cancelled(
         self, registration_id: str, promoted_id: str | None, actor: Actor
     ) -> None:
-        self.registrations[registration_id]["status"] = "cancelled"
+        self._replace(registration_id, status="cancelled")
         if promoted_id is not None:
-            self.registrations[promoted_id]["status"] = "registered"
+            self._replace(promoted_id, status="registered")
 
     # ------------------------------------------------------------ attendance
     def mark_attendance(self, caller: Caller, registration_ids: list[str], attended: bool) -> None:
@@ -684,7 +682,7 @@ class Activity(Aggregate):
     @event(AttendanceMarked)
     def _attendance_marked(self, registration_ids: list[str], attended: bool, actor: Actor) -> None:
         for rid in registration_ids:
-            self.registrations[rid]["attended"] = attended
+            self._replace(rid, attended=attended)
 
     # ------------------------------------------------------------ certification
     def certify(self, caller: Caller, town: str, country: str, signer_country: str | None) -> bool:
@@ -805,12 +803,19 @@ class Activity(Aggregate):
 
     def _erase(self, registration_id: str) -> None:
         r = self.registrations[registration_id]
-        r["name"] = Personal(registration_id, None)
-        r["town"] = Personal(registration_id, None)
-        if r["email"] is not None:
-            r["email"] = Personal(registration_id, None)
-        if r["age_band"] is not None:
-            r["age_band"] = Personal(registration_id, None)
-        if r["gender"] is not None:
-            r["gender"] = Personal(registration_id, None)
-        r["erased"] = True
+        gone = Personal(registration_id, None)
+        self._replace(
+            registration_id,
+            name=gone,
+            town=gone,
+            email=None if r["email"] is None else gone,
+            age_band=None if r["age_band"] is None else gone,
+            gender=None if r["gender"] is None else gone,
+            erased=True,
+        )
+
+    def _replace(self, registration_id: str, **changes: Any) -> None:
+        """A new registration with `changes` in place of the old (never changed in place:
+        copies of the aggregate share registrations, see `__deepcopy__`)."""
+        replaced = {**self.registrations[registration_id], **changes}
+        self.registrations[registration_id] = replaced  # type: ignore[assignment]
