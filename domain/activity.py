@@ -23,6 +23,12 @@ Choices this module makes (the API and views rely on them):
 - Who acts. Members (partner role) of an organiser organisation run every command; as for
   initiatives, the admin role by itself grants no command, except erasure: admins erase
   accounts, and a participant's request to erase their data may reach them.
+- States. planned -> registration_open -> registration_closed -> held, each from the one
+  before only; cancelled from any state before held. People register while planned or
+  open, drop out until the activity is held (the earliest waitlisted takes the place, in
+  the same event), and only registered ones (not waitlisted) have their attendance marked.
+  A participant's data is erased in any state; all participants' at once (retention) once
+  the activity is held or cancelled.
 """
 
 from __future__ import annotations
