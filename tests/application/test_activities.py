@@ -11,7 +11,13 @@ from uuid import UUID, uuid4
 import pytest
 
 from domain.activity import Activity, list_digest
-from domain.errors import InvalidFields, NotPermitted, PreconditionRequired, StaleVersion
+from domain.errors import (
+    InvalidFields,
+    NotPermitted,
+    PreconditionRequired,
+    StaleVersion,
+    StateConflict,
+)
 from domain.values import Caller, system_actor
 from service.config import Settings
 from service.infrastructure.runtime import Runtime
@@ -306,3 +312,21 @@ def test_an_erasure_retried_destroys_the_key_again(rt: Runtime, world: World) ->
     assert rt.keyring.key(rid, fresh=True) is None
     assert app.activity(activity.id).participant(rid)["name"] is None
     assert UUID(rid)
+
+
+def test_a_shredding_retried_destroys_the_keys_again(rt: Runtime, world: World) -> None:
+    app = world.app
+    activity = world.plan()
+    ids = [world.register(activity, name=f"P{i}") for i in range(2)]
+    app.cancel_activity(activity.id, caller=world.p, expected_version=3, reason="The venue flooded")
+    with pytest.raises(NotPermitted):
+        app.shred_participants(
+            activity.id, caller=Caller("x", str(uuid4()), frozenset({"partner"})), reason="No"
+        )
+    _, shredded = app.shred_participants(activity.id, caller=world.co_p, reason="Retention")
+    assert shredded == ids
+    for rid in ids:
+        rt.keyring.create(rid)  # as if the keys outlived a crash between the two steps
+    with pytest.raises(StateConflict, match="erased already"):
+        app.shred_participants(activity.id, caller=world.p, reason="Again")
+    assert all(rt.keyring.key(rid, fresh=True) is None for rid in ids)
