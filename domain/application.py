@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from domain.account import Account, EmailIndex, normalise_email
+from domain.activity import Activity, activity_errors
 from domain.errors import (
     DuplicateEmail,
     InvalidFields,
@@ -34,6 +35,7 @@ from domain.errors import (
     NotPermitted,
     PreconditionRequired,
     StaleVersion,
+    StateConflict,
 )
 from domain.initiative import Initiative
 from domain.organisation import Organisation
@@ -135,7 +137,11 @@ class Twinning(Application[UUID]):
         """`repository` is given eventsourcing's repository and returns the one to use;
         `observers` hear of every save; `personal` seals personal data (by default with
         keys in memory: applications sharing a store must share it)."""
-        self.snapshotting_intervals = {Initiative: snapshot_interval}  # type: ignore[misc]
+        # An activity with a thousand registrations loads as fast as one with ten.
+        self.snapshotting_intervals = {  # type: ignore[misc]
+            Initiative: snapshot_interval,
+            Activity: snapshot_interval,
+        }
         self.clock = clock
         self.personal = personal or PersonalData.in_memory()
         self._repository_factory = repository
@@ -765,6 +771,233 @@ class Twinning(Application[UUID]):
                 "The account changed at the same time; please try again.",
                 self.account(account.id).version,
             ) from None
+
+    # --------------------------------------------------------------- activities
+    def plan_activity(
+        self,
+        *,
+        caller: Caller,
+        fields: dict[str, Any],
+        co_organiser_ids: Sequence[str | UUID] = (),
+    ) -> Outcome[Activity]:
+        """A partner plans an activity for their organisation and its co-organisers; every
+        bad field is named at once (the initiative and co-organisers checked here)."""
+        if not caller.has(Role.PARTNER):
+            raise NotPermitted("Planning an activity needs the partner role.")
+        errors = activity_errors(fields)
+        errors.update(self._activity_link_errors(caller, fields, co_organiser_ids))
+        if errors:
+            raise InvalidFields(errors)
+        activity = Activity.plan(caller, fields, [str(UUID(str(o))) for o in co_organiser_ids])
+        return Outcome(activity, self._save(activity))
+
+    def _activity_link_errors(
+        self, caller: Caller, fields: dict[str, Any], co_organiser_ids: Sequence[str | UUID]
+    ) -> dict[str, list[str]]:
+        errors: dict[str, list[str]] = {}
+        initiative_id = fields.get("initiative_id")
+        if initiative_id is not None and not activity_errors({"initiative_id": initiative_id}).get(
+            "initiative_id"
+        ):
+            try:
+                initiative = self._load(Initiative, UUID(str(initiative_id)))
+                related = initiative.relation(caller.organisation_id) in ("lead", "joined")
+            except NotFound:
+                related = False
+            if not related:
+                errors["initiative_id"] = [
+                    "Must be an initiative your organisation leads or has joined."
+                ]
+        problems = []
+        for organisation_id in co_organiser_ids:
+            if not self._organisation_exists(str(organisation_id)):
+                problems.append(f"No organisation {organisation_id}.")
+        if problems:
+            errors["co_organiser_ids"] = problems
+        return errors
+
+    def _organisation_exists(self, organisation_id: str) -> bool:
+        try:
+            self._load(Organisation, UUID(organisation_id))
+        except (NotFound, ValueError):
+            return False
+        return True
+
+    def activity(self, activity_id: UUID) -> Activity:
+        return self._load(Activity, activity_id)
+
+    def _activity_command(
+        self,
+        activity_id: UUID,
+        expected_version: int | None,
+        command: Callable[[Activity], T],
+    ) -> tuple[Outcome[Activity], T]:
+        """Loads, checks the version the caller read (If-Match), runs the command, saves;
+        returns the outcome and what the command returned."""
+        expected = self._needs_version(expected_version)
+        activity = self._load(Activity, activity_id)
+        if activity.version != expected:
+            raise StaleVersion(
+                f"You read version {expected}; the activity is at version {activity.version}.",
+                activity.version,
+            )
+        result = command(activity)
+        try:
+            return Outcome(activity, self._save(activity)), result
+        except IntegrityError:
+            raise StaleVersion(
+                "The activity changed while your command was being recorded.",
+                self._load(Activity, activity_id).version,
+            ) from None
+
+    def open_registration(
+        self, activity_id: UUID, *, caller: Caller, expected_version: int | None
+    ) -> Outcome[Activity]:
+        return self._activity_command(
+            activity_id, expected_version, lambda a: a.open_registration(caller)
+        )[0]
+
+    def close_registration(
+        self, activity_id: UUID, *, caller: Caller, expected_version: int | None
+    ) -> Outcome[Activity]:
+        return self._activity_command(
+            activity_id, expected_version, lambda a: a.close_registration(caller)
+        )[0]
+
+    def mark_held(
+        self, activity_id: UUID, *, caller: Caller, expected_version: int | None
+    ) -> Outcome[Activity]:
+        return self._activity_command(activity_id, expected_version, lambda a: a.mark_held(caller))[
+            0
+        ]
+
+    def cancel_activity(
+        self, activity_id: UUID, *, caller: Caller, expected_version: int | None, reason: str
+    ) -> Outcome[Activity]:
+        return self._activity_command(
+            activity_id, expected_version, lambda a: a.cancel(caller, reason)
+        )[0]
+
+    def register_participant(
+        self,
+        activity_id: UUID,
+        *,
+        caller: Caller,
+        expected_version: int | None,
+        fields: dict[str, Any],
+    ) -> tuple[Outcome[Activity], str, str]:
+        """The outcome, the registration's id and its status (registered or waitlisted).
+        The registration's key is made before its personal data is sealed."""
+
+        def register(activity: Activity) -> tuple[str, str]:
+            registration_id, status = activity.register(
+                caller, fields, organisation_exists=self._organisation_exists
+            )
+            self.personal.keyring.create(registration_id)
+            return registration_id, status
+
+        outcome, (registration_id, status) = self._activity_command(
+            activity_id, expected_version, register
+        )
+        return outcome, registration_id, status
+
+    def cancel_registration(
+        self,
+        activity_id: UUID,
+        *,
+        caller: Caller,
+        expected_version: int | None,
+        registration_id: str,
+    ) -> tuple[Outcome[Activity], str | None]:
+        """The outcome and the id of the waitlisted registration promoted, if any."""
+        return self._activity_command(
+            activity_id, expected_version, lambda a: a.cancel_registration(caller, registration_id)
+        )
+
+    def mark_attendance(
+        self,
+        activity_id: UUID,
+        *,
+        caller: Caller,
+        expected_version: int | None,
+        registration_ids: list[str],
+        attended: bool,
+    ) -> Outcome[Activity]:
+        return self._activity_command(
+            activity_id,
+            expected_version,
+            lambda a: a.mark_attendance(caller, registration_ids, attended),
+        )[0]
+
+    def certify_list(
+        self,
+        activity_id: UUID,
+        *,
+        caller: Caller,
+        expected_version: int | None,
+        town: str,
+        country: str,
+    ) -> tuple[Outcome[Activity], bool]:
+        """Signs the attendance list of a town and country; returns whether the list is
+        now certified (its second signature)."""
+        signer_country = self.organisation_countries([caller.organisation_id]).get(
+            caller.organisation_id
+        )
+        return self._activity_command(
+            activity_id,
+            expected_version,
+            lambda a: a.certify(caller, town, country, signer_country),
+        )
+
+    def erase_registration(
+        self, activity_id: UUID, *, caller: Caller, registration_id: str, reason: str
+    ) -> Outcome[Activity]:
+        """Erases a participant's data: records who, when and why, then destroys their key.
+        Like `erase_account`, it takes no version (a right, not an edit), and a registration
+        erased already has its key destroyed again (a retry after a crash between the two
+        steps) before the StateConflict."""
+        activity = self.activity(activity_id)
+        registration = activity.registration(registration_id)
+        if registration["erased"]:
+            self._destroy_keys([registration["id"]])
+        activity.erase_registration(caller, registration_id, reason)
+        position = self._save_activity(activity)
+        self._destroy_keys([registration["id"]])
+        return Outcome(activity, position)
+
+    def shred_participants(
+        self, activity_id: UUID, *, caller: Caller, reason: str
+    ) -> tuple[Outcome[Activity], list[str]]:
+        """Retention: erases every participant of an activity that is over, in one event,
+        then destroys their keys; returns the registration ids erased."""
+        activity = self.activity(activity_id)
+        try:
+            erased = activity.shred_participants(caller, reason)
+        except StateConflict:
+            if activity.state in ("held", "cancelled"):  # a retry: destroy them again
+                self._destroy_keys(list(activity.registrations))
+            raise
+        position = self._save_activity(activity)
+        self._destroy_keys(erased)
+        return Outcome(activity, position), erased
+
+    def _save_activity(self, activity: Activity) -> int:
+        try:
+            return self._save(activity)
+        except IntegrityError:
+            raise StaleVersion(
+                "The activity changed at the same time; please try again.",
+                self.activity(activity.id).version,
+            ) from None
+
+    def _destroy_keys(self, subjects: list[str]) -> None:
+        """Destroys the keys, all at once when the keyring can (one scrub of the files)."""
+        destroy_many = getattr(self.personal.keyring, "destroy_many", None)
+        if callable(destroy_many):
+            destroy_many(subjects)
+            return
+        for subject in subjects:
+            self.personal.keyring.destroy(subject)
 
 
 def _request_of(event: Any) -> str | None:
