@@ -16,6 +16,8 @@ from domain.errors import InvalidFields
 from service import console
 from service.api import accounts as users
 from service.api import (
+    activities,
+    activity_lists,
     audit,
     auth,
     authentication,
@@ -200,7 +202,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     api = TwinningApi(app)
     register_openapi(api)
-    for module in (auth, organisations, users, initiatives, themes, health, audit, metrics):
+    for module in (
+        auth,
+        organisations,
+        users,
+        initiatives,
+        activities,
+        activity_lists,
+        themes,
+        health,
+        audit,
+        metrics,
+    ):
         api.register_blueprint(module.blp)
     for blueprint in views.BLUEPRINTS:
         api.register_blueprint(blueprint)

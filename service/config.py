@@ -86,6 +86,11 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     projection_batch: int = 2000
+    # The programme's eligibility thresholds (GET /activities/{id}/eligibility).
+    town_twinning_min_participants: int = 50
+    town_twinning_min_invited_abroad: int = 25
+    networks_min_towns: int = 4
+    networks_min_countries: int = 4
     pool_size: int = 5
     # SQLite's heap in each process (its soft heap limit, MiB): the page caches of all the
     # process's connections share it; 0: no limit (each connection then keeps up to 2 MB of pages).
