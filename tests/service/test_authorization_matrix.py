@@ -33,6 +33,23 @@ EXPECTED = {
     for endpoint, row in MATRIX["endpoints"].items()
 }
 REPORT = a_report(participants=12)
+ACTIVITY = {
+    "kind": "webinar",
+    "title": {"en": "Matrix webinar"},
+    "summary": {"en": "Who may do what to an activity."},
+    "original_language": "en",
+    "themes": ["youth"],
+    "country": "IT",
+    "city": "Bologna",
+    "starts_at": "2027-05-01T09:00:00+02:00",
+    "ends_at": "2027-05-01T11:00:00+02:00",
+}
+PARTICIPANT = {
+    "name": "Matrix Person",
+    "country": "IT",
+    "town": "Bologna",
+    "participant_type": "local",
+}
 
 
 class Scene:
@@ -141,6 +158,32 @@ class Scene:
             )
             body = {**amendment, "amendment_id": amendment["amendments"][-1]["id"]}
         return body
+
+    def activity(self, stage: str = "planned", registered: bool = False) -> dict[str, Any]:
+        """A fresh activity of the lead organisation in `stage` (registration_open,
+        registration_closed, held), with one participant when `registered` (its id as
+        `registration_id`; attended once the registration is closed)."""
+        lead = self.lead
+        body = ok(lead.post(f"{A}/activities", ACTIVITY), 201)
+        path = f"{A}/activities/{body['id']}"
+        registration_id = None
+        if registered:
+            response = lead.post(f"{path}/registrations", PARTICIPANT, version=body["version"])
+            registration_id = ok(response, 201)["id"]
+            body = ok(lead.get(path))
+        order = ["planned", "registration_open", "registration_closed", "held"]
+        commands = ["open-registration", "close-registration", "held"]
+        for command in commands[: order.index(stage)]:
+            if command == "held" and registration_id is not None:
+                body = ok(
+                    lead.post(
+                        f"{path}/attendance",
+                        {"registration_ids": [registration_id], "attended": True},
+                        version=body["version"],
+                    )
+                )
+            body = ok(lead.post(f"{path}/{command}", version=body["version"]))
+        return {**body, "registration_id": registration_id}
 
 
 # endpoint -> (stage or None, request builder(scene, initiative) -> (path, body, If-Match))
@@ -375,7 +418,75 @@ CASES: dict[str, tuple[str | None, Callable[[Scene, dict[str, Any]], Request]]] 
     "GET /api/v1/audit/digest": (None, lambda s, i: (f"{A}/audit/digest", None, None)),
     "GET /api/v1/audit/verify": (None, lambda s, i: (f"{A}/audit/verify", None, None)),
     "GET /api/v1/events": (None, lambda s, i: (f"{A}/events", None, None)),
+    # Activities: each cell on a fresh one (`Scene.activity`), built by the request builder.
+    "POST /api/v1/activities": (None, lambda s, i: (f"{A}/activities", ACTIVITY, None)),
+    "GET /api/v1/activities/<uuid:activity_id>": (None, lambda s, i: at(s.activity(), "")),
+    "POST /api/v1/activities/<uuid:activity_id>/open-registration": (
+        None,
+        lambda s, i: at(s.activity(), "/open-registration"),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/close-registration": (
+        None,
+        lambda s, i: at(s.activity("registration_open"), "/close-registration"),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/held": (
+        None,
+        lambda s, i: at(s.activity("registration_closed"), "/held"),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/cancel": (
+        None,
+        lambda s, i: at(s.activity(), "/cancel", {"reason": "Matrix."}),
+    ),
+    "GET /api/v1/activities/<uuid:activity_id>/registrations": (
+        None,
+        lambda s, i: at(s.activity(registered=True), "/registrations"),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/registrations": (
+        None,
+        lambda s, i: at(s.activity(), "/registrations", PARTICIPANT),
+    ),
+    "DELETE /api/v1/activities/<uuid:activity_id>/registrations/<uuid:registration_id>": (
+        None,
+        lambda s, i: at(s.activity(registered=True), "/registrations/{rid}"),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/registrations/<uuid:registration_id>/erase": (
+        None,
+        lambda s, i: at(s.activity(registered=True), "/registrations/{rid}/erase", {"reason": "M"}),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/attendance": (
+        None,
+        lambda s, i: at(
+            s.activity("registration_closed", registered=True),
+            "/attendance",
+            {"registration_ids": ["{rid}"], "attended": True},
+        ),
+    ),
+    "GET /api/v1/activities/<uuid:activity_id>/attendance-lists": (
+        None,
+        lambda s, i: at(s.activity("held", registered=True), "/attendance-lists"),
+    ),
+    "POST /api/v1/activities/<uuid:activity_id>/attendance-lists/certify": (
+        None,
+        lambda s, i: at(
+            s.activity("held", registered=True),
+            "/attendance-lists/certify",
+            {"town": "Bologna", "country": "IT"},
+        ),
+    ),
+    "GET /api/v1/activities/<uuid:activity_id>/eligibility": (
+        None,
+        lambda s, i: at(s.activity("held", registered=True), "/eligibility?rules=town_twinning"),
+    ),
 }
+
+
+def at(activity: dict[str, Any], suffix: str, body: Any = None) -> Request:
+    """A request on the activity: `{rid}` in the path or a body's list is its registration;
+    a command (a body, or a POST/DELETE path) sends If-Match with the version read."""
+    rid = str(activity["registration_id"])
+    if isinstance(body, dict) and "registration_ids" in body:
+        body = {**body, "registration_ids": [rid]}
+    return f"{A}/activities/{activity['id']}{suffix.format(rid=rid)}", body, activity["version"]
 
 
 @pytest.fixture(scope="module")
