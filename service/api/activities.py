@@ -155,8 +155,8 @@ class Activities(MethodView):
         return respond(outcome, 201, located=True)
 
 
-@public
 @blp.route("/<uuid:activity_id>")
+@public
 class ActivityById(MethodView):
     @blp.response(200, ActivitySchema)
     @documents(blp, 401, 404)

@@ -10,8 +10,8 @@ from uuid import UUID
 from flask.views import MethodView
 
 from domain.activity import Activity
-from service.api.activities import answer, current_caller, load, require_reader, respond
-from service.api.request import Blueprint, documents, if_match_version, iso
+from service.api.activities import answer, load, require_reader, respond
+from service.api.request import Blueprint, current_caller, documents, if_match_version, iso
 from service.api.schemas.activities import (
     ActivitySchema,
     AttendanceListSchema,

@@ -106,6 +106,8 @@ def test_planning_answers_the_representation_readable_without_an_account(cast: C
     assert NAME not in public.get_data(as_text=True)
     assert ok(cast.outsider.get(f"{A}/{body['id']}"))["allowed_actions"] == []
     problem(cast.anonymous.get(f"{A}/{uuid4()}"), 404)
+    spec = ok(cast.anonymous.get("/api/v1/openapi.json"))
+    assert spec["paths"]["/api/v1/activities/{activity_id}"]["get"]["security"] == []
 
 
 def test_planning_refusals(cast: Cast, world: World) -> None:
@@ -207,6 +209,7 @@ def test_erasure_nulls_the_participant_and_the_store_holds_no_clear_text(
     activity, gone = cast.register(activity)
     path = f"{A}/{activity['id']}/registrations"
     rows = runtime(world.app).app.recorder.select_events(UUID(activity["id"]))
+    assert any(b'"_type_":"personal"' in row.state for row in rows)
     assert rows and all(NAME.encode() not in row.state for row in rows)
     assert all(EMAIL.encode() not in row.state and b"San Lazzaro" not in row.state for row in rows)
 
