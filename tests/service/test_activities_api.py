@@ -330,3 +330,44 @@ def test_eligibility_thresholds_are_settings(lenient: Flask) -> None:
     twinning = ok(cast.org.get(f"{A}/{activity['id']}/eligibility?rules=town_twinning"))
     assert twinning["ok"] is True
     assert [c["required"] for c in twinning["checks"]] == [4, 3]
+
+
+HOSTILE: list[Any] = [
+    None,
+    [],
+    "text",
+    7,
+    {"registration_ids": "x", "attended": 1},
+    {"registration_ids": [1, None], "attended": None},
+    {"town": None, "country": [], "reason": {"a": 1}},
+    {"name": ["x"], "country": 3, "town": {}, "participant_type": None, "age_band": 5},
+    {"kind": [], "title": {"en": 3}, "themes": "youth", "capacity": 1.5, "starts_at": 0},
+    {"co_organiser_ids": ["not-a-uuid"], "initiative_id": 12},
+]
+
+
+def test_hostile_bodies_on_a_real_activity_get_problems_never_a_500(cast: Cast) -> None:
+    """The fuzzer aims at random ids (404s): here every command of an activity that exists,
+    registration included, gets bodies of every wrong shape."""
+    activity, registrations = held_with_lists(cast)
+    rid = registrations[0]["id"]
+    base = f"{A}/{activity['id']}"
+    paths = [
+        A,
+        *(
+            f"{base}/{suffix}"
+            for suffix in (
+                "open-registration", "close-registration", "held", "cancel", "registrations",
+                f"registrations/{rid}/erase", "attendance", "attendance-lists/certify",
+            )
+        ),
+    ]  # fmt: skip
+    for path in paths:
+        for body in HOSTILE:
+            response = cast.org.post(path, body, version=activity["version"])
+            assert 400 <= response.status_code < 500, (path, body, response.get_json())
+            assert response.mimetype == "application/problem+json", (path, body)
+    response = cast.org.delete(f"{base}/registrations/{rid}", json=[1], version=0)
+    assert response.status_code in (412, 409, 422), response.get_json()
+    for query in ("rules=", "rules=a&rules=b", "rules=%00"):
+        assert cast.org.get(f"{base}/eligibility?{query}").status_code == 422
