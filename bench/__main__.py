@@ -15,7 +15,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench import audit_chain, read_side, service_suite
+from bench import activities, audit_chain, read_side, service_suite
 
 PG_URL = os.environ.get("TWINNING_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -48,11 +48,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["read", "audit", "latency", "service", "memory"],
+        choices=["read", "audit", "latency", "service", "memory", "activities"],
         default=None,
         help="run one part of the suite (latency: the chain's effect on commands alone; "
         "service: commands, reads, lag, long histories against gunicorn and the projector; "
-        "memory: an API worker's memory as the data grows)",
+        "memory: an API worker's memory as the data grows; activities: registrations and "
+        "attendance lists at 1,000 participants)",
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -85,6 +86,7 @@ def main() -> None:
             args.memory_initiatives,
             "memory",
         ),
+        ("activities", activities.sqlite, activities.postgres, 0, "activities"),
     ]
     for name, on_sqlite, on_postgres, size, key in parts:
         if args.only != key and (args.only is not None or key == "latency"):
@@ -131,6 +133,7 @@ def write_results(results: Path, args: argparse.Namespace, rows: list[tuple[str,
         "latency": "Chain and command latency",
         "service": "Service against real processes",
         "memory": "Worker memory",
+        "activities": "Activities",
         None: "Full suite",
     }[args.only]
     if args.no_postgres:
