@@ -6,12 +6,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from projections import tracking
+from projections.activities import ActivitiesView
 from projections.audit import AuditView
 from projections.initiatives import InitiativesView
 from projections.organisations import OrganisationsView
 from projections.view import View
 
-VIEWS: list[View] = [OrganisationsView(), InitiativesView(), AuditView()]
+VIEWS: list[View] = [OrganisationsView(), InitiativesView(), ActivitiesView(), AuditView()]
 LIVE_METADATA = sa.MetaData()
 LIVE: dict[str, dict[str, sa.Table]] = {view.name: view.define(LIVE_METADATA, "") for view in VIEWS}
 VIEW_BY_NAME = {view.name: view for view in VIEWS}

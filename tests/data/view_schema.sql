@@ -76,6 +76,31 @@ CREATE TABLE view_initiative_themes (
 );
 CREATE INDEX ix_view_initiative_themes_key ON view_initiative_themes (theme, ref);
 CREATE INDEX ix_view_initiative_themes_ref ON view_initiative_themes (ref);
+-- activities.main
+CREATE TABLE view_activities (
+	id VARCHAR(36) NOT NULL, 
+	kind VARCHAR(40) NOT NULL, 
+	state VARCHAR(20) NOT NULL, 
+	country VARCHAR(2) NOT NULL, 
+	initiative_id VARCHAR(36), 
+	version INTEGER NOT NULL, 
+	starts_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	ends_at TIMESTAMP WITH TIME ZONE NOT NULL, 
+	doc TEXT NOT NULL, 
+	card TEXT NOT NULL, 
+	PRIMARY KEY (id)
+);
+CREATE INDEX ix_view_activities_country ON view_activities (country, starts_at, id);
+CREATE INDEX ix_view_activities_initiative ON view_activities (initiative_id);
+CREATE INDEX ix_view_activities_kind ON view_activities (kind, starts_at, id);
+CREATE INDEX ix_view_activities_starts ON view_activities (starts_at, id);
+-- activities.themes
+CREATE TABLE view_activity_themes (
+	ref VARCHAR(36) NOT NULL, 
+	theme VARCHAR(40) NOT NULL
+);
+CREATE INDEX ix_view_activity_themes_key ON view_activity_themes (theme, ref);
+CREATE INDEX ix_view_activity_themes_ref ON view_activity_themes (ref);
 -- audit.aggregates
 CREATE TABLE audit_aggregates (
 	id VARCHAR(36) NOT NULL, 
