@@ -18,6 +18,7 @@ from service.api import accounts as users
 from service.api import (
     activities,
     activity_lists,
+    activity_reads,
     audit,
     auth,
     authentication,
@@ -217,6 +218,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(module.blp)
     for blueprint in views.BLUEPRINTS:
         api.register_blueprint(blueprint)
+    api.register_blueprint(activity_reads.blp)
     console.init_app(app)
 
     @app.after_request
