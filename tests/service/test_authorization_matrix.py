@@ -202,6 +202,8 @@ CASES: dict[str, tuple[str | None, Callable[[Scene, dict[str, Any]], Request]]] 
     "GET /metrics": (None, lambda s, i: ("/metrics", None, None)),
     "GET /api/v1/themes": (None, lambda s, i: (f"{A}/themes", None, None)),
     "GET /api/v1/good-practices": (None, lambda s, i: (f"{A}/good-practices", None, None)),
+    "GET /api/v1/activities": (None, lambda s, i: (f"{A}/activities", None, None)),
+    "GET /api/v1/activities.ics": (None, lambda s, i: (f"{A}/activities.ics", None, None)),
     "POST /api/v1/auth/tokens": (
         None,
         lambda s, i: (f"{A}/auth/tokens", {"email": ADMIN_EMAIL, "password": PASSWORD}, None),

@@ -347,7 +347,8 @@ def test_projection_status_shows_positions_and_lag(world: World) -> None:
     auditor = world.account(None, "auditor")
     world.project()
     status = ok(auditor.get("/api/v1/projections"))
-    assert {item["name"] for item in status["items"]} == {"organisations", "initiatives", "audit"}
+    names = {item["name"] for item in status["items"]}
+    assert names == {"organisations", "initiatives", "activities", "audit"}
     assert all(item["lag"] == 0 for item in status["items"])
     world.organisation()
     status = ok(world.admin.get("/api/v1/projections"))
