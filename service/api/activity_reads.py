@@ -44,6 +44,12 @@ class ActivityFilterSchema(Schema):
 
     @validates_schema
     def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        for key, name in (("from_", "from"), ("to", "to")):
+            try:
+                if key in data:
+                    data[key] = data[key].astimezone(UTC)  # as the view's rows hold them
+            except OverflowError:  # year 1 east of UTC, year 9999 west of it
+                raise ValidationError("Out of range in UTC.", name) from None
         if "from_" in data and "to" in data and data["from_"] > data["to"]:
             raise ValidationError("Must not be before `from`.", "to")
 

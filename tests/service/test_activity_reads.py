@@ -205,6 +205,9 @@ def test_filters_combine_and_pages_follow_the_start(world: World, programme: Pro
         "from=yesterday",
         "from=2027-05-01T00:00:00",  # no time zone
         "from=2027-06-01T00:00:00Z&to=2027-05-01T00:00:00Z",
+        "from=0001-01-01T00:00:00%2B14:00",  # before year 1 in UTC
+        "to=9999-12-31T23:59:59-14:00",  # after year 9999 in UTC
+        "cursor=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwieCJd",  # the same, in a cursor
         "initiative_id=nope",
         "limit=0",
         "cursor=bm9wZQ",
