@@ -251,3 +251,13 @@ def test_the_feed_is_icalendar_field_by_field(world: World, programme: Programme
     assert str(second["status"]) == "CANCELLED"
     assert ok(world.anonymous.get(f"{A}?country=FR"))["items"][0]["state"] == "cancelled"
     assert [str(e["uid"]) for e in feed(world.anonymous, "kind=webinar").walk("VEVENT")] == []
+
+
+def test_the_list_shares_its_url_with_planning(world: World, programme: Programme) -> None:
+    """GET (this list, public) and POST (planning, partners) answer on one URL."""
+    problem(world.anonymous.post(A, fields()), 401)
+    created = programme.partner.post(A, fields(city="Modena"))
+    assert created.status_code == 201, created.json
+    world.project()
+    [item] = ok(world.anonymous.get(A))["items"]
+    assert (item["id"], item["city"]) == (created.json["id"], "Modena")
