@@ -9,6 +9,7 @@ from uuid import UUID
 
 from domain.application import Twinning
 from domain.values import Caller, system_actor
+from service.cli.demo_activities import load_activities
 from service.infrastructure.runtime import Runtime
 
 DEMO_DOMAIN = "demo.twinning.eu"
@@ -33,6 +34,11 @@ ORGANISATIONS: list[tuple[str, str, str, str]] = [
     ("mostar", "Grad Mostar", "local_authority", "BA"),
     ("gyumri", "Gyumri Municipality", "local_authority", "AM"),
     ("leipzig", "Stadt Leipzig", "local_authority", "DE"),
+    ("lublin", "Urząd Miasta Lublin", "local_authority", "PL"),
+    ("rijeka", "Grad Rijeka", "local_authority", "HR"),
+    ("zmp", "Związek Miast Polskich", "national_association", "PL"),
+    ("dst_rgre", "Deutsche Sektion des RGRE", "national_association", "DE"),
+    ("udruga_gradova", "Udruga gradova u Republici Hrvatskoj", "national_association", "HR"),
     ("youth_ns", "Youth Forum Novi Sad", "civil_society", "RS"),
     ("green_shk", "Green Shkodër Association", "civil_society", "AL"),
     ("civic_kut", "Civic Initiative Kutaisi", "civil_society", "GE"),
@@ -96,6 +102,14 @@ def load(rt: Runtime, password: str) -> dict[str, Any]:
         ("armine", "women_gy", ["partner"], "Armine Sargsyan"),
         ("paolo", "anci", ["partner"], "Paolo Bianchi"),
         ("jonas", "leipzig", ["partner"], "Jonas Weber"),
+        # They sign their towns' attendance lists, or run their country's workshop.
+        ("lucia", "heritage_bo", ["partner"], "Lucia Ferrari"),
+        ("luc", "afccre", ["partner"], "Luc Bernard"),
+        ("tomasz", "lublin", ["partner"], "Tomasz Zieliński"),
+        ("katarzyna", "zmp", ["partner"], "Katarzyna Nowak"),
+        ("anna", "dst_rgre", ["partner"], "Anna Schulz"),
+        ("ivana", "rijeka", ["partner"], "Ivana Horvat"),
+        ("marko", "udruga_gradova", ["partner"], "Marko Babić"),
         ("sofia", "review_board", ["reviewer"], "Sofia Andersen"),
         ("marc", "review_board", ["reviewer"], "Marc Dubois"),
         ("ines", "review_panel", ["reviewer"], "Inês Costa"),
@@ -103,18 +117,26 @@ def load(rt: Runtime, password: str) -> dict[str, Any]:
         ("admin", "review_board", ["admin"], "Demo Administrator"),
     ]:
         demo.person(key, org, roles, name)
-    made = _initiatives(demo)
-    return {"organisations": len(orgs), "accounts": len(demo.people), "initiatives": made}
+    initiatives = _initiatives(demo)
+    activities = load_activities(demo, initiatives)
+    return {
+        "organisations": len(orgs),
+        "accounts": len(demo.people),
+        "initiatives": len(initiatives),
+        "activities": len(activities),
+        # By a short name, for the tests (no endpoint lists activities).
+        "activity_ids": {name: str(i) for name, i in activities.items()},
+    }
 
 
-def _initiatives(demo: Demo) -> int:
+def _initiatives(demo: Demo) -> dict[str, UUID]:
+    """Proposes and runs the initiatives; returns their ids by a short name."""
     app, p, o = demo.app, demo.people, demo.orgs
-    count = 0
+    made: list[UUID] = []
 
     def propose(lead: str, **fields: Any) -> UUID:
-        nonlocal count
-        count += 1
-        return app.propose(caller=p[lead], fields=fields).aggregate.id
+        made.append(app.propose(caller=p[lead], fields=fields).aggregate.id)
+        return made[-1]
 
     def version(initiative: UUID) -> int:
         return app.initiative(initiative).version
@@ -353,4 +375,5 @@ def _initiatives(demo: Demo) -> int:
     app.invite_partner(
         fresh, caller=p["giorgi"], expected_version=version(fresh), organisation_id=o["kutaisi"]
     )
-    return count
+    names = ["heritage", "lake", "school", "women", "bridges", "tourism", "rejected", "withdrawn"]
+    return dict(zip([*names, "fresh"], made, strict=True))
