@@ -88,7 +88,7 @@ def expire(rt: Runtime, now: datetime) -> dict[UUID, int]:
     with _exclusive(rt.engine) as mine:
         if not mine:
             return {}
-        metadata.create_all(rt.engine)
+        _create_table(rt.engine)
         _follow(rt)
         try:
             cutoff = math.floor((now - rt.settings.participant_retention).timestamp())
@@ -135,6 +135,14 @@ def _shred(rt: Runtime, activity_id: UUID, reason: str) -> tuple[int, int]:
             rt.keyring.destroy_many(list(activity.registrations))
             return 0, 0
     raise AssertionError("unreachable")
+
+
+def _create_table(engine: sa.Engine) -> None:
+    try:
+        metadata.create_all(engine)
+    except sa.exc.DBAPIError:  # another process made it between the check and the CREATE
+        if not sa.inspect(engine).has_table(table.name):
+            raise
 
 
 def _follow(rt: Runtime) -> None:

@@ -332,3 +332,42 @@ def test_the_command_reports_what_it_shredded(backend: dict[str, Any], rt: Runti
     )
     again = runner.invoke(cli, ["shred-expired-participants"], env=env)
     assert again.stdout.startswith("twinning: 0 activities")
+
+
+def test_two_processes_running_at_once_shred_each_activity_once(
+    backend: dict[str, Any], rt: Runtime, clock: Clock
+) -> None:
+    organisers = Organisers(rt)
+    activities = [organisers.held_activity(ENDS, people=2, capacity=2) for _ in range(3)]
+    clock.now = DUE
+    other = Runtime(settings(backend), clock=clock)
+    start = threading.Barrier(2)
+    results: list[dict[UUID, int]] = []
+    errors: list[BaseException] = []
+
+    def run(runtime: Runtime) -> None:
+        start.wait()
+        try:
+            results.append(expire(runtime, clock.now))
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=run, args=(r,)) for r in (rt, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        other.close()
+    assert not errors, errors
+    shredded: dict[UUID, int] = {}
+    for result in results:
+        assert not set(result) & set(shredded)  # no activity shredded by both
+        shredded.update(result)
+    assert shredded == dict.fromkeys(activities, 2)
+    for activity_id in activities:
+        kinds = [type(e).__name__ for e in rt.app.events.get(activity_id)]
+        assert kinds.count("ParticipantsShredded") == 1
+        assert names(rt.app.activity(activity_id)) == [None, None]
+    assert expire(rt, clock.now) == {}
