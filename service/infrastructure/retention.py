@@ -108,7 +108,11 @@ def expire(rt: Runtime, now: datetime) -> dict[UUID, int]:
         reason = f"retention of {describe(rt.settings.participant_retention)} passed"
         done: dict[UUID, int] = {}
         for activity_id, registered in due:
-            shredded, position = _shred(rt, activity_id, reason)
+            try:
+                shredded, position = _shred(rt, activity_id, reason)
+            except Exception:  # one activity failing must not hold the others back
+                log.exception("could not shred the participants of activity %s", activity_id)
+                continue
             if shredded:
                 done[activity_id] = shredded
             with rt.engine.begin() as conn:
