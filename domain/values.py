@@ -176,6 +176,10 @@ def system_actor(request_id: str | None = None) -> Actor:
     )
 
 
+# The role only the platform itself holds: no account can be given it (ROLES lacks it).
+SYSTEM_ROLE = "system"
+
+
 @dataclass(frozen=True)
 class Caller:
     """An authenticated account as it asks for something: its organisation and roles."""
@@ -190,6 +194,17 @@ class Caller:
 
     def acting_as(self, role: Role) -> Actor:
         return Actor(self.account_id, self.organisation_id, role.value, self.request_id)
+
+    @property
+    def is_system(self) -> bool:
+        """The platform acting by itself (retention), never an account."""
+        return SYSTEM_ROLE in self.roles and self.organisation_id == SYSTEM_ORGANISATION
+
+
+def system_caller(request_id: str | None = None) -> Caller:
+    """The caller of commands the platform runs by itself (retention); they record
+    `system_actor()`."""
+    return Caller("system", SYSTEM_ORGANISATION, frozenset({SYSTEM_ROLE}), request_id)
 
 
 # The themes of thematic town twinning, as the programme names them.

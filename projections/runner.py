@@ -140,8 +140,11 @@ class Projector:
         poll_interval: float = 0.1,
         views: list[View] | None = None,
         on_change: Callable[[list[str]], None] | None = None,
+        chore: Callable[[list[View]], None] | None = None,
     ) -> None:
         """Follows the log until `stop` is set: LISTEN/NOTIFY on PostgreSQL, polling else.
+        `chore` is called after each catch-up with the views this process is active for
+        (the service's periodic work, such as retention, decides itself how often to run).
 
         On PostgreSQL several projectors may run: each view is applied only by the one
         holding its advisory lock (`Leases`); the others stand by and take over within
@@ -174,6 +177,8 @@ class Projector:
                     log.exception("projection batch failed; retrying")
                     stop.wait(1.0)
                     continue
+                if chore is not None:
+                    chore(active)
                 if listener is not None:
                     standing_by = len(active) < len(wanted)
                     listener(LEASE_RETRY if standing_by else LISTEN_TIMEOUT)

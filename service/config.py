@@ -6,6 +6,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -55,6 +56,28 @@ KEY_CHARS = 32
 _RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
 
 
+_DURATION = re.compile(r"^([0-9]{1,9})([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(name: str, raw: str) -> timedelta:
+    """`<number><unit>` with unit s, m, h or d (`14d`, `90m`, `5s`); zero is refused (a
+    retention of nothing would shred participants the moment an activity ends)."""
+    match = _DURATION.match(raw.strip())
+    if match is None:
+        raise ConfigError(
+            f"{name}={raw!r} is not a duration such as '1825d', '12h', '90m' or '30s' "
+            "(a whole number, then s, m, h or d)"
+        )
+    seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds < 1:
+        raise ConfigError(f"{name}={raw!r} must be longer than zero")
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ConfigError(f"{name}={raw!r} is too long") from None
+
+
 def _rate(name: str, raw: str) -> str:
     if raw.strip().lower() in ("", "none", "off"):
         return ""
@@ -91,6 +114,9 @@ class Settings:
     town_twinning_min_invited_abroad: int = 25
     networks_min_towns: int = 4
     networks_min_countries: int = 4
+    # How long after an activity ends its participants' personal data is kept; then the
+    # projector shreds it (service/infrastructure/retention.py). Written like 1825d, 12h.
+    participant_retention: timedelta = timedelta(days=1825)
     pool_size: int = 5
     # SQLite's heap in each process (its soft heap limit, MiB): the page caches of all the
     # process's connections share it; 0: no limit (each connection then keeps up to 2 MB of pages).
@@ -144,6 +170,8 @@ class Settings:
                 values[f.name] = _whole_number(key, raw, f.metadata.get("least", 1))
             elif f.type == "Path":
                 values[f.name] = Path(raw)
+            elif f.type == "timedelta":
+                values[f.name] = parse_duration(key, raw)
             elif f.name.endswith("limit") or "limit_per" in f.name:
                 values[f.name] = _rate(key, raw)
             else:
@@ -151,6 +179,13 @@ class Settings:
         settings = replace(cls(), **{**values, **(overrides or {})})
         if not isinstance(settings.data_dir, Path):
             settings = replace(settings, data_dir=Path(settings.data_dir))
+        if isinstance(settings.participant_retention, str):  # an override written as text
+            settings = replace(
+                settings,
+                participant_retention=parse_duration(
+                    "TWINNING_PARTICIPANT_RETENTION", settings.participant_retention
+                ),
+            )
         if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(
                 f"TWINNING_LOG_LEVEL={settings.log_level!r} must be DEBUG, INFO, WARNING or ERROR"

@@ -24,6 +24,7 @@ from projections.registry import VIEW_BY_NAME
 from service.config import ConfigError, Settings
 from service.infrastructure.observability import configure_logging
 from service.infrastructure.passwords import password_problems
+from service.infrastructure.retention import RetentionChore
 from service.infrastructure.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,7 +221,8 @@ def demo(password: str, force: bool) -> None:
     help="Project only this view (repeat for several; default: every view).",
 )
 def project(poll_interval: float, names: tuple[str, ...]) -> None:
-    """Run the projector: keep the read views up to date with the event store.
+    """Run the projector: keep the read views up to date with the event store, and shred
+    the participants whose retention has passed (every 10 minutes).
 
     On PostgreSQL several projectors may run for high availability: an advisory lock makes
     one active per view, and a standby takes over within seconds when it dies.
@@ -240,7 +242,13 @@ def project(poll_interval: float, names: tuple[str, ...]) -> None:
     click.echo(f"twinning: projecting {settings.database.describe()}", err=True)
     views = [VIEW_BY_NAME[name] for name in names] or None
     try:
-        rt.projector.run(stop, poll_interval=poll_interval, views=views, on_change=changed)
+        rt.projector.run(
+            stop,
+            poll_interval=poll_interval,
+            views=views,
+            on_change=changed,
+            chore=RetentionChore(rt),  # shreds participants whose retention has passed
+        )
     finally:
         rt.close()
 
@@ -331,3 +339,7 @@ for command in KEY_COMMANDS:
 from service.cli.migrate import migrate_personal_data  # noqa: E402 - registered with main
 
 main.add_command(migrate_personal_data)
+
+from service.cli.retention import shred_expired_participants  # noqa: E402 - registered with main
+
+main.add_command(shred_expired_participants)
