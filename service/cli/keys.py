@@ -4,11 +4,14 @@ apply again the erasures recorded in the event store (after restoring a backup).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import click
 from eventsourcing.utils import get_topic
 
 from domain.account import Account
+from domain.activity import Activity
 from service.config import ConfigError, Settings
 from service.infrastructure.keys import DatabaseKeyring, MasterKeys
 from service.infrastructure.runtime import Runtime, make_engine, prepare_database
@@ -98,32 +101,49 @@ def keys_status() -> None:
     click.echo(f"wrapped with a key not configured:         {status['unknown']}")
 
 
-def erased_subjects(rt: Runtime) -> list[str]:
-    """The subjects of every account whose stream holds Account.Erased."""
-    topic = get_topic(Account.Erased)
-    subjects: list[str] = []
+def _recorded(rt: Runtime, topics: list[str]) -> Iterator[Any]:
+    """Every stored notification of these topics, in order, a page at a time."""
     start = 1
     while True:
-        page = rt.app.recorder.select_notifications(start, ERASURE_PAGE, topics=[topic])
-        subjects += [str(n.originator_id) for n in page]
+        page = rt.app.recorder.select_notifications(start, ERASURE_PAGE, topics=topics)
+        yield from page
         if len(page) < ERASURE_PAGE:
-            return subjects
+            return
         start = page[-1].id + 1
 
 
-def reapply(rt: Runtime) -> tuple[int, int]:
-    """Destroys again the key (and forgets the credentials) of every erased account;
-    returns (erased accounts, keys that were still there). Safe to run any number of times."""
-    subjects = erased_subjects(rt)
-    destroyed = rt.keyring.destroy_many(subjects)
-    for subject in subjects:
+def erased_subjects(rt: Runtime) -> list[str]:
+    """The subjects of every account whose stream holds Account.Erased."""
+    return [str(n.originator_id) for n in _recorded(rt, [get_topic(Account.Erased)])]
+
+
+def erased_participants(rt: Runtime) -> list[str]:
+    """The subjects (registration ids) of every participant erased one by one or shredded
+    with the rest of an activity's."""
+    topics = [get_topic(Activity.RegistrationErased), get_topic(Activity.ParticipantsShredded)]
+    subjects: list[str] = []
+    for notification in _recorded(rt, topics):
+        event: Any = rt.app.mapper.to_domain_event(notification)
+        shredded = getattr(event, "registration_ids", None)
+        subjects += [event.registration_id] if shredded is None else list(shredded)
+    return subjects
+
+
+def reapply(rt: Runtime) -> tuple[int, int, int]:
+    """Destroys again the key of every erased account (and forgets its credentials) and of
+    every erased participant; returns (erased accounts, erased participants, keys that were
+    still there). Safe to run any number of times."""
+    accounts, participants = erased_subjects(rt), erased_participants(rt)
+    destroyed = rt.keyring.destroy_many([*accounts, *participants])
+    for subject in accounts:
         rt.credentials.forget(subject)
-    return len(subjects), destroyed
+    return len(accounts), len(participants), destroyed
 
 
 @click.command("reapply-erasures")
 def reapply_erasures() -> None:
-    """Destroy the data keys of every account the event store records as erased.
+    """Destroy the data keys of every account and participant the event store records as
+    erased.
 
     Run it after restoring the key table from a backup taken before some erasures: the
     restored keys would make those people's data readable again. Idempotent.
@@ -141,12 +161,12 @@ def reapply_erasures() -> None:
         keyring.engine.dispose()
     rt = open_runtime(settings)
     try:
-        erased, destroyed = reapply(rt)
+        erased, participants, destroyed = reapply(rt)
     finally:
         rt.close()
     click.echo(
-        f"twinning: {erased} erased accounts in the event store; {destroyed} of their keys "
-        "were present and are now destroyed"
+        f"twinning: {erased} erased accounts in the event store; {participants} erased "
+        f"participants; {destroyed} of their keys were present and are now destroyed"
     )
 
 

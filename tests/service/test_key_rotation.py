@@ -222,7 +222,8 @@ def test_erasures_are_applied_again_after_a_key_table_is_restored(
     env = env_of(backend, KEY_A, None)
     done = runner.invoke(cli, ["reapply-erasures"], env=env)
     assert done.exit_code == 0, done.stderr
-    assert done.stdout.startswith("twinning: 1 erased accounts in the event store; 1 of")
+    assert done.stdout.startswith("twinning: 1 erased accounts in the event store; 0 erased")
+    assert "; 1 of their keys" in done.stdout
     again = runner.invoke(cli, ["reapply-erasures"], env=env)
     assert again.exit_code == 0 and "; 0 of their keys" in again.stdout
 
@@ -235,3 +236,50 @@ def test_erasures_are_applied_again_after_a_key_table_is_restored(
         del people[gone]
         reads_back(rt, people)
         assert rt.credentials.check_password(str(kept), PASSWORD)
+
+
+def test_participants_erasures_are_applied_again_after_a_key_table_is_restored(
+    backend: dict[str, Any],
+) -> None:
+    from tests.application.test_activities import World
+
+    with running(backend, KEY_A) as rt:
+        world, app = World(rt), rt.app
+        activity = world.plan()
+        ids = [world.register(activity, name=f"P{n}") for n in range(3)]
+        with rt.engine.connect() as conn:  # the backup, taken before the erasures
+            backup = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    sa.select(personal_keys).where(personal_keys.c.subject.in_(ids))
+                )
+            ]
+        app.erase_registration(activity.id, caller=world.p, registration_id=ids[0], reason="A")
+        version = app.activity(activity.id).version
+        app.cancel_activity(activity.id, caller=world.p, expected_version=version, reason="Off")
+        app.shred_participants(activity.id, caller=world.p, reason="Retention")
+        assert all(rt.keyring.key(rid, fresh=True) is None for rid in ids)
+        with rt.engine.begin() as conn:  # the backup restored
+            conn.execute(sa.insert(personal_keys), backup)
+    with running(backend, KEY_A) as rt:
+        # What a restore does: the erased participants read back from the events.
+        assert registered_names(rt, activity.id) == ["P0", "P1", "P2"]
+
+    runner, env = CliRunner(), env_of(backend, KEY_A, None)
+    done = runner.invoke(cli, ["reapply-erasures"], env=env)
+    assert done.exit_code == 0, done.stderr
+    assert "; 3 erased participants; 3 of their keys" in done.stdout
+    again = runner.invoke(cli, ["reapply-erasures"], env=env)
+    assert "; 3 erased participants; 0 of their keys" in again.stdout
+    with running(backend, KEY_A) as rt:
+        assert all(rt.keyring.key(rid, fresh=True) is None for rid in ids)
+        assert registered_names(rt, activity.id) == [None, None, None]
+
+
+def registered_names(rt: Runtime, activity_id: UUID) -> list[str | None]:
+    """The names as the registration events hold them (opened with the keys there are)."""
+    return [
+        event.name.value  # type: ignore[attr-defined]
+        for event in rt.app.events.get(activity_id)
+        if type(event).__name__ == "Registered"
+    ]
