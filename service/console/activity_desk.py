@@ -1,6 +1,6 @@
 """The registration desk at the door, for a phone: find a registered participant by name
-and mark them present (or not), one tap each; and adding a registration (the activity
-page's form, also the desk's "walk-in" link).
+and mark them present (or not), one tap each; adding a registration (the activity page's
+form, also the desk's "walk-in" link) and erasing a participant's data.
 
 Only members of an organiser organisation use them, as the API's registrations and
 attendance. Attendance is marked while the registration is closed or once the activity is
@@ -13,13 +13,13 @@ import unicodedata
 from typing import Any
 from uuid import UUID
 
-from flask import redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from domain.activity import ATTENDING, Activity
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidFields
 from service.api.schemas.activities import RegisterSchema
 from service.console import bp, forms, label, need_login
 from service.console.activity_labels import STATES
@@ -29,6 +29,7 @@ from service.console.activity_pages import (
     registration_field,
     require_organiser,
 )
+from service.console.privacy_pages import erase_problems
 from service.infrastructure.runtime import runtime
 
 SEARCH_MAX = 200
@@ -77,6 +78,43 @@ def add_registration(activity_id: UUID) -> Any:
         return redirect(url_for("console.activity_desk", activity_id=activity_id, done=status), 303)
     return redirect(
         url_for("console.activity", activity_id=activity_id, done=status) + "#register", 303
+    )
+
+
+# ------------------------------------------------------------------------ erasure
+@bp.route(
+    "/activities/<uuid:activity_id>/registrations/<uuid:registration_id>/erase",
+    methods=["GET", "POST"],
+)
+def erase_registration(activity_id: UUID, registration_id: UUID) -> Any:
+    """A confirmation page first; the erasure with a reason and the word typed."""
+    caller = need_login()
+    app = runtime().app
+    activity = app.activity(activity_id)
+    require_organiser(activity, caller)
+    rid = str(registration_id)
+    if rid not in activity.registrations:
+        abort(404)
+    participant = activity.participant(rid)
+    if request.method == "GET" or participant["erased"]:
+        return render_template("console/activity_erase.html", a=activity, p=participant, form={})
+    reason = request.form.get("reason", "")
+    try:
+        forms.check_text(request.form)
+        problems = erase_problems(reason, request.form.get("confirm", ""))
+        if problems:
+            raise InvalidFields(problems)
+        app.erase_registration(activity_id, caller=caller, registration_id=rid, reason=reason)
+    except DomainError as error:
+        shown = refusal(error)
+        page = render_template(
+            "console/activity_erase.html", a=activity, p=participant, form=request.form, **shown
+        )
+        return page, shown["status"]
+    return redirect(
+        url_for("console.activity", activity_id=activity_id, done="erase_registration")
+        + "#registrations",
+        code=303,
     )
 
 

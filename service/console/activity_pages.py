@@ -1,6 +1,6 @@
 """Console pages of the activities: the list, the plan form, one activity and the commands
-of its organisers (state changes, registrations, erasure). The door's registration desk is
-in activity_desk.
+of its organisers (state changes, cancelling a registration). Adding a registration,
+erasing one and the door's registration desk are in activity_desk.
 
 Lists read the activities view (as GET /api/v1/activities); one activity is read from its
 aggregate (as GET /api/v1/activities/{id}); commands go through the same application as
@@ -35,7 +35,6 @@ from service.api.schemas.activities import ActivityReasonSchema, PlanActivitySch
 from service.console import bp, current_language, forms, label, need_login, problem_text, session
 from service.console.activity_labels import STATES
 from service.console.initiative_pages import wait_for
-from service.console.privacy_pages import erase_problems
 from service.context import reader
 from service.infrastructure.runtime import runtime
 
@@ -362,41 +361,5 @@ def activity_act(activity_id: UUID, action: str) -> Any:
         return activity_page(activity_id, **refusal(error), failed_action=action)
     return redirect(
         url_for("console.activity", activity_id=activity_id, done=action, at=outcome.position),
-        code=303,
-    )
-
-
-@bp.route(
-    "/activities/<uuid:activity_id>/registrations/<uuid:registration_id>/erase",
-    methods=["GET", "POST"],
-)
-def erase_registration(activity_id: UUID, registration_id: UUID) -> Any:
-    """A confirmation page first; the erasure with a reason and the word typed."""
-    caller = need_login()
-    app = runtime().app
-    activity = app.activity(activity_id)
-    require_organiser(activity, caller)
-    rid = str(registration_id)
-    if rid not in activity.registrations:
-        abort(404)
-    participant = activity.participant(rid)
-    if request.method == "GET" or participant["erased"]:
-        return render_template("console/activity_erase.html", a=activity, p=participant, form={})
-    reason = request.form.get("reason", "")
-    try:
-        forms.check_text(request.form)
-        problems = erase_problems(reason, request.form.get("confirm", ""))
-        if problems:
-            raise InvalidFields(problems)
-        app.erase_registration(activity_id, caller=caller, registration_id=rid, reason=reason)
-    except DomainError as error:
-        shown = refusal(error)
-        page = render_template(
-            "console/activity_erase.html", a=activity, p=participant, form=request.form, **shown
-        )
-        return page, shown["status"]
-    return redirect(
-        url_for("console.activity", activity_id=activity_id, done="erase_registration")
-        + "#registrations",
         code=303,
     )
