@@ -22,7 +22,7 @@ STATES = {
     "held": _l("Held"),
     "cancelled": _l("Cancelled"),
 }
-PARTICIPANT_TYPES = {"local": _l("local"), "invited": _l("invited")}
+PARTICIPANT_TYPES = {"local": _l("local participant"), "invited": _l("invited participant")}
 AGE_BANDS = {
     "under_18": _l("under 18"),
     "18_30": _l("18 to 30"),

@@ -318,3 +318,11 @@ def test_who_reads_participants_and_who_uses_the_desk(desk: Desk, world: World) 
     registered = outsider.post(f"{base}/registrations", {**register_form(), "version": version})
     assert registered.status_code == 403
     assert desk.read(activity)["registered"] == 1
+
+
+def test_the_pages_read_in_french(desk: Desk, world: World) -> None:
+    activity = desk.plan()
+    public = html(desk.page(activity, "?lang=fr", person=Browser(world.app)))
+    assert "Inscrits" in public and "Prévue" in public and "Rencontre citoyenne" in public
+    french = html(desk.page(activity, "/desk?lang=fr"))
+    assert "Présents : 0 sur 0" in french and "Accueil des participants" in french
