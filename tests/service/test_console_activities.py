@@ -11,23 +11,13 @@ import pytest
 
 from tests.service.conftest import Browser, World, browser, ok
 from tests.service.test_activities_api import A, plan_body
+from tests.service.test_console import follow, version_of
 
 NAME = "Zoë Dupré-Lefèvre"
 
 
-def follow(person: Browser, response: Any, status: int = 303) -> Any:
-    assert response.status_code == status, response.get_data(as_text=True)[:3000]
-    return person.get(response.headers["Location"])
-
-
 def html(response: Any) -> str:
     return str(response.get_data(as_text=True))
-
-
-def version_of(page: Any) -> int:
-    match = re.search(r'name="version" value="(\d+)"', html(page))
-    assert match, html(page)[:2000]
-    return int(match.group(1))
 
 
 class Desk:
