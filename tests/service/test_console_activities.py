@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -316,3 +317,49 @@ def test_the_pages_read_in_french(desk: Desk, world: World) -> None:
     assert "Inscrits" in public and "Prévue" in public and "Rencontre citoyenne" in public
     french = html(desk.page(activity, "/desk?lang=fr"))
     assert "Présents : 0 sur 0" in french and "Accueil des participants" in french
+
+
+def test_bad_input_gets_a_page_that_says_so_never_a_500(desk: Desk) -> None:
+    activity = desk.step(desk.plan(), "open-registration")
+    person = desk.console
+    base = f"/console/activities/{activity['id']}"
+    plans = [
+        {"capacity": "9" * 30},
+        {"capacity": "-3"},
+        {"starts_at": "tomorrow", "ends_at": "2027-13-45T99:99"},
+        {"country": "ZZ", "kind": "party", "original_language": "xx"},
+        {"co_organiser_ids": ["not-a-uuid"], "initiative_id": "nope"},
+        {"co_organiser_ids": [str(UUID(int=7))], "initiative_id": str(UUID(int=8))},
+        {"title": "a\x00b", "themes": ["no-such-theme"]},
+        {"title": "x" * 5000, "city": ""},
+    ]
+    for overrides in plans:
+        response = person.post("/console/activities/new", plan_form(**overrides))
+        assert response.status_code in (400, 422), (overrides, response.status_code)
+    version = desk.read(activity)["version"]
+    forms = [
+        ("/registrations", {"version": version, "name": "A", "country": "I", "town": ""}),
+        ("/registrations", {"version": "x" * 50, **register_form()}),
+        ("/registrations", {"version": version, **register_form(organisation_id="nope")}),
+        ("/registrations", {"version": version, **register_form(age_band="ancient")}),
+        ("/desk", {"version": version, "registration_id": "nope", "attended": "1"}),
+        ("/desk", {"version": "", "registration_id": str(UUID(int=1))}),
+        ("/do/cancel_registration", {"version": version, "registration_id": "../.."}),
+        ("/do/cancel", {"version": version, "reason": "r" * 6000}),
+        ("/do/destroy", {"version": version}),
+    ]
+    for suffix, data in forms:
+        response = person.post(base + suffix, data)
+        assert 400 <= response.status_code < 500, (suffix, data, response.status_code)
+        assert "text/html" in response.content_type
+    for path in (
+        "/console/activities?cursor=garbage",
+        "/console/activities?country=ZZZ&kind=party",
+        f"/console/activities/{UUID(int=5)}",
+        f"/console/activities/{UUID(int=5)}/desk",
+        f"{base}/registrations/{UUID(int=6)}/erase",
+        f"{base}/desk?q=" + "%00" * 300,
+    ):
+        status = person.get(path).status_code
+        assert status < 500, (path, status)
+    assert person.get(f"{base}/desk?q=" + "é" * 300).status_code == 200
