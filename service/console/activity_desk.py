@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from domain.activity import ATTENDING, Activity
+from domain.activity import ATTENDING, REGISTERING, Activity
 from domain.errors import DomainError, InvalidFields
 from service.api.schemas.activities import RegisterSchema
 from service.console import bp, forms, label, need_login
@@ -168,6 +168,7 @@ def desk_page(activity: Activity, status: int = 200, **context: Any) -> Any:
         attended=counts["attended"],
         registered=counts["registered"],
         ticking=activity.state in ATTENDING,
+        registering=activity.state in REGISTERING,
         desk_done=desk_done,
         desk_error=desk_error,
         why_not=_(

@@ -224,6 +224,18 @@ def test_desk_search_ignores_accents_and_case(desk: Desk) -> None:
         f"/console/activities/{activity['id']}/desk?q=ben", headers={"HX-Request": "true"}
     )
     assert "<html" not in html(fragment) and "Ahmed Ben Ali" in html(fragment)
+    # A walk-in: the desk's link to the registration form, and back to the desk.
+    walk_in = re.search(r'href="([^"]+back=desk[^"]*)"', everyone)
+    assert walk_in
+    form = desk.console.get(walk_in.group(1).replace("&amp;", "&"))
+    assert 'name="back" value="desk"' in html(form)
+    response = desk.console.post(
+        f"/console/activities/{activity['id']}/registrations",
+        {**register_form(name="Walk In"), "version": version_of(form), "back": "desk"},
+    )
+    assert "/desk" in response.headers["Location"]
+    back = html(follow(desk.console, response))
+    assert "The person is registered." in back and "Walk In" in back
 
 
 def tick(desk: Desk, activity: dict[str, Any], rid: str, version: int, **kw: Any) -> Any:
@@ -247,6 +259,7 @@ def test_ticking_attendance_only_when_the_rules_allow(desk: Desk) -> None:
     activity = desk.step(desk.read(activity), "close-registration")
     page = desk.page(activity, "/desk")
     assert "Attended: 0 of 2" in html(page)
+    assert "Walk-ins cannot be registered now" in html(page)
     response = tick(desk, activity, rid, version_of(page))
     assert response.status_code == 303 and "q=zo" in response.headers["Location"]
     assert "Attended: 1 of 2" in html(desk.console.get(response.headers["Location"]))
