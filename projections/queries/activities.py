@@ -33,12 +33,15 @@ def matching(
     from_: datetime | None = None,
     to: datetime | None = None,
     initiative_id: str | None = None,
+    state: str | None = None,
 ) -> list[Any]:
     """The conditions of the filters given; `from_`/`to` keep the activities whose dates
     overlap [from, to]."""
     conditions: list[Any] = []
     if kind is not None:
         conditions.append(MAIN.c.kind == kind)
+    if state is not None:
+        conditions.append(MAIN.c.state == state)
     if country is not None:
         conditions.append(MAIN.c.country == country)
     if initiative_id is not None:
@@ -83,3 +86,22 @@ def feed_activities(conn: sa.Connection, **filters: Any) -> list[dict[str, Any]]
         .limit(FEED_MAX)
     )
     return [json.loads(card) for card in conn.execute(query).scalars()]
+
+
+# The activities one organisation organises: the console's "my organisation's" list.
+ORGANISED_MAX = 200
+
+
+def organised_by(conn: sa.Connection, organisation_id: str, **filters: Any) -> list[dict[str, Any]]:
+    """The activities `organisation_id` organises (of the filters), by start then id (at
+    most ORGANISED_MAX). The view keeps organisers in the card only: a LIKE narrows the rows,
+    the organiser list decides."""
+    pattern = f'%"{organisation_id}"%'
+    query = (
+        sa.select(MAIN.c.card)
+        .where(*matching(**filters), MAIN.c.card.like(pattern))
+        .order_by(MAIN.c.starts_at, MAIN.c.id)
+        .limit(ORGANISED_MAX)
+    )
+    cards = [json.loads(card) for card in conn.execute(query).scalars()]
+    return [card for card in cards if organisation_id in card["organiser_ids"]]

@@ -22,6 +22,7 @@ from domain.values import THEMES, Caller, Role
 from projections.view import parse_time
 from service.api.errors import ApiProblem, record_failure, status_of
 from service.console import session
+from service.console.activity_labels import LABELS as ACTIVITY_LABELS
 from service.context import request_state
 from service.infrastructure.runtime import runtime
 
@@ -370,6 +371,7 @@ def init_app(app: Flask) -> None:
             "roles": ROLES,
             "waiting": WAITING,
             "events": EVENTS,
+            **ACTIVITY_LABELS,
         },
         LANGUAGES=LANGUAGES,
         THEMES=THEMES,
@@ -377,6 +379,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     from service.console import (  # noqa: F401  (routes)
         account_pages,
+        activity_desk,
+        activity_pages,
         audit_pages,
         charts,
         pages,

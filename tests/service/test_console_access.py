@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 
 from tests.service.conftest import Browser, World, browser
+from tests.service.test_activities_api import plan_body
 
 PEOPLE = ("anonymous", "partner", "reviewer", "auditor", "admin")
-# GET path (with {id} for an initiative of the partner's) → status per person, in PEOPLE order.
+# GET path (with {id} for an initiative of the partner's, {activity} for an activity their
+# organisation organises, {registration} for one of its registrations) → status per person,
+# in PEOPLE order.
 PAGES: dict[str, tuple[str, tuple[int, ...]]] = {
     "/console/static/<path:filename>": ("/console/static/console.css", (200,) * 5),
     "/console/login": ("/console/login", (200,) * 5),
@@ -49,6 +52,17 @@ PAGES: dict[str, tuple[str, tuple[int, ...]]] = {
         "/console/initiatives/{id}/diff",
         (303, 403, 403, 200, 200),
     ),
+    "/console/activities": ("/console/activities", (200,) * 5),
+    "/console/activities/new": ("/console/activities/new", (303, 200, 403, 403, 403)),
+    "/console/activities/<uuid:activity_id>": ("/console/activities/{activity}", (200,) * 5),
+    "/console/activities/<uuid:activity_id>/desk": (
+        "/console/activities/{activity}/desk",
+        (303, 200, 403, 403, 403),
+    ),
+    "/console/activities/<uuid:activity_id>/registrations/<uuid:registration_id>/erase": (
+        "/console/activities/{activity}/registrations/{registration}/erase",
+        (303, 200, 403, 403, 403),
+    ),
     "/console/password": ("/console/password", (303, 200, 200, 200, 200)),
     "/console/me": ("/console/me", (303, 200, 200, 200, 200)),
     "/console/me/data": ("/console/me/data", (303, 200, 200, 200, 200)),
@@ -75,6 +89,17 @@ FORMS = {
     "/console/initiatives/<uuid:initiative_id>/amend": "/console/initiatives/{id}/amend",
     "/console/initiatives/<uuid:initiative_id>/do/<action>": "/console/initiatives/{id}/do/submit",
     "/console/review/<uuid:initiative_id>": "/console/review/{id}",
+    "/console/activities/new": "/console/activities/new",
+    "/console/activities/<uuid:activity_id>/do/<action>": (
+        "/console/activities/{activity}/do/mark_held"
+    ),
+    "/console/activities/<uuid:activity_id>/registrations": (
+        "/console/activities/{activity}/registrations"
+    ),
+    "/console/activities/<uuid:activity_id>/desk": "/console/activities/{activity}/desk",
+    "/console/activities/<uuid:activity_id>/registrations/<uuid:registration_id>/erase": (
+        "/console/activities/{activity}/registrations/{registration}/erase"
+    ),
     "/console/password": "/console/password",
     "/console/me": "/console/me",
     "/console/accounts": "/console/accounts",
@@ -98,17 +123,29 @@ def console_routes(world: World) -> tuple[set[str], set[str]]:
 def people(world: World) -> dict[str, Any]:
     partner = world.partner()
     initiative = world.propose(partner)
+    activity = partner.post("/api/v1/activities", plan_body()).json
+    registration = partner.post(
+        f"/api/v1/activities/{activity['id']}/registrations",
+        {"name": "Ada", "country": "IT", "town": "Bologna", "participant_type": "local"},
+        version=activity["version"],
+    ).json
     world.project()
     board = world.organisation(type_="other", country="BE")
     return {
         "id": initiative["id"],
         "account": partner.id,
+        "activity": activity["id"],
+        "registration": registration["id"],
         "anonymous": Browser(world.app),
         "partner": browser(world, partner),
         "reviewer": browser(world, world.account(board, "reviewer")),
         "auditor": browser(world, world.account(board, "auditor")),
         "admin": browser(world, world.login("admin@twinning.test")),
     }
+
+
+def ids(people: dict[str, Any]) -> dict[str, str]:
+    return {key: people[key] for key in ("id", "account", "activity", "registration")}
 
 
 def test_every_console_route_is_in_the_table(world: World) -> None:
@@ -121,9 +158,7 @@ def test_every_person_gets_the_expected_status(world: World, people: dict[str, A
     unexpected = []
     for route, (path, statuses) in PAGES.items():
         for person, expected in zip(PEOPLE, statuses, strict=True):
-            response = people[person].http.get(
-                path.format(id=people["id"], account=people["account"])
-            )
+            response = people[person].http.get(path.format(**ids(people)))
             response.get_data()  # a CSV is streamed: read it to the end
             response.close()
             if response.status_code != expected:
@@ -138,7 +173,5 @@ def test_every_person_gets_the_expected_status(world: World, people: dict[str, A
 def test_no_form_is_taken_without_its_csrf_token(world: World, people: dict[str, Any]) -> None:
     for route, path in FORMS.items():
         for person in PEOPLE:
-            response = people[person].http.post(
-                path.format(id=people["id"], account=people["account"]), data={}
-            )
+            response = people[person].http.post(path.format(**ids(people)), data={})
             assert response.status_code == 400, (person, route, response.status_code)
